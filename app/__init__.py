@@ -1,0 +1,131 @@
+"""Admin Panel: the application factory."""
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError
+
+from app.audit import request_id_var
+from app.config import Settings
+from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.queues import redis_url_for
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def _limiter_storage_uri(redis_url: str) -> str:
+    # The `limits` library spells unix sockets its own way.
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+def create_app(settings: Settings | None = None, **overrides) -> Flask:
+    """Build the panel: config, extensions, blueprints, CLI commands."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, instance_path=str(settings.instance_dir), instance_relative_config=False)
+    settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    app.config.update(settings.flask_config())
+    app.config["REDIS_URL"] = redis_url_for(settings)
+    app.config["RATELIMIT_STORAGE_URI"] = _limiter_storage_uri(app.config["REDIS_URL"])
+    app.config["RATELIMIT_KEY_PREFIX"] = "admin-panel"
+    app.config.update(overrides)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir())
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    _register_login(app)
+    _register_request_hooks(app)
+    _register_errors(app)
+    _register_blueprints(app)
+    _register_commands(app)
+    _register_template_helpers(app)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    return app
+
+
+def _migrations_dir() -> str:
+    from app.config import PROJECT_ROOT
+
+    return str(PROJECT_ROOT / "migrations")
+
+
+def _register_login(app: Flask) -> None:
+    from app.models import User
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(session_id: str) -> User | None:
+        user_id, _, token = session_id.partition(":")
+        if not user_id.isdigit() or not token:
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or not secrets.compare_digest(user.session_token, token):
+            return None
+        return user
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        request_id_var.set(g.request_id)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault(REQUEST_ID_HEADER, getattr(g, "request_id", ""))
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.vary.add("HX-Request")
+        return response
+
+
+def _register_errors(app: Flask) -> None:
+    def page(status: int, title: str, message: str):
+        return render_template("errors/error.html", status=status, title=title, message=message), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return page(400, "Form expired or forged", f"{error.description} Reload the page and try again.")
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        return page(403, "Not allowed", "Your role can read this panel but not change it. Ask an administrator.")
+
+    @app.errorhandler(404)
+    def not_found(error):
+        return page(404, "Not found", "There is nothing at this address.")
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return page(429, "Too many attempts", f"Too many attempts: {error.description}. Wait a minute and try again.")
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.views import audit, auth, home, users
+
+    for blueprint in (auth.bp, home.bp, audit.bp, users.bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_commands(app: Flask) -> None:
+    from app.commands.users import users_cli
+
+    app.cli.add_command(users_cli)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from app.views import formatting
+
+    formatting.register(app)

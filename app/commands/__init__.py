@@ -1,0 +1,1 @@
+"""`flask` CLI commands for operators."""

@@ -1,0 +1,109 @@
+"""One configuration object, read once from the environment.
+
+Every setting has a safe default for the embedded mode (`make demo`, `make test`); production (`ADMIN_PANEL_ENV=
+production`) refuses to start with an insecure one.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """The environment describes a configuration the panel refuses to run with."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the panel reads from its environment."""
+
+    env: str
+    secret_key: str
+    instance_dir: Path
+    database_url: str
+    redis_url: str | None
+    login_rate_limit: str
+    sync_interval_minutes: int
+    deis_clusters: list[dict] = field(default_factory=list)
+    cloudflare_api_token: str | None = None
+    cloudflare_base_url: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_regions: list[str] = field(default_factory=list)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read the settings from `environ` (defaults to os.environ) and check them."""
+        env = dict(os.environ if environ is None else environ)
+        instance_dir = Path(env.get("ADMIN_PANEL_INSTANCE_DIR", PROJECT_ROOT / "instance")).resolve()
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'admin-panel.sqlite'}"
+        if database_url.startswith("postgres://"):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+        elif database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+        try:
+            clusters = json.loads(env.get("DEIS_CLUSTERS") or "[]")
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"DEIS_CLUSTERS is not valid JSON: {error}") from error
+        if not isinstance(clusters, list):
+            raise ConfigError("DEIS_CLUSTERS must be a JSON list of cluster objects")
+        settings = cls(
+            env=env.get("ADMIN_PANEL_ENV", "development"),
+            secret_key=env.get("SECRET_KEY", DEFAULT_SECRET_KEY),
+            instance_dir=instance_dir,
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            login_rate_limit=env.get("LOGIN_RATE_LIMIT", "5 per minute"),
+            sync_interval_minutes=int(env.get("SYNC_INTERVAL_MINUTES", "10")),
+            deis_clusters=clusters,
+            cloudflare_api_token=env.get("CLOUDFLARE_API_TOKEN") or None,
+            cloudflare_base_url=env.get("CLOUDFLARE_BASE_URL") or None,
+            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            aws_regions=[r for r in env.get("AWS_REGIONS", "").split(",") if r],
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse insecure settings in production."""
+        if not self.production:
+            return
+        problems = []
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+        if self.database_url.startswith("sqlite"):
+            problems.append("DATABASE_URL must point at PostgreSQL")
+        if not self.redis_url:
+            problems.append("REDIS_URL must be set (the embedded Redis is for development only)")
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+    def flask_config(self) -> dict:
+        """The Flask config mapping derived from these settings."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.production,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
+            "REMEMBER_COOKIE_SECURE": self.production,
+            "WTF_CSRF_TIME_LIMIT": None,
+            "SETTINGS": self,
+        }

