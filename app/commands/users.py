@@ -39,3 +39,14 @@ def list_users() -> None:
     """List users and their roles."""
     for user in db.session.scalars(select(User).order_by(User.username)):
         click.echo(f"{user.username}\t{user.role}\tlast sign-in: {user.last_login_at or 'never'}")
+
+
+@users_cli.command("reset-password")
+@click.argument("username")
+def reset_password(username: str) -> None:
+    """Give a user a new generated password (printed once) and sign them out everywhere."""
+    user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user called {username!r}.")
+    password = accounts.reset_password(db.session, user, actor=CLI_ACTOR)
+    click.echo(f"New password for {user.username} (shown once): {password}")

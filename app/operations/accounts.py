@@ -84,3 +84,13 @@ def change_role(session: Session, user: User, role: str, actor: User) -> None:
     user.rotate_session_token()  # open sessions pick up the new role only after signing in again
     audit.record(session, actor=actor, action="user.role", target=user, before=before, after={"role": role})
     session.commit()
+
+
+def reset_password(session: Session, user: User, actor: object) -> str:
+    """Set a new generated password, end the user's sessions, and return the password."""
+    password = secrets.token_urlsafe(15)
+    user.set_password(password)
+    user.rotate_session_token()
+    audit.record(session, actor=actor, action="user.reset_password", target=user)
+    session.commit()
+    return password

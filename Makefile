@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` (the whole system on embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install demo test browser tools bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+# System tools the suite drives for real: Chromium (browser tests), monit (config check), PostgreSQL client
+# binaries (pg_dump/pg_restore). Installed with apt when missing and we are root; otherwise the affected tests say why.
+tools:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v monit >/dev/null || missing="$$missing monit"; \
+	command -v pg_dump >/dev/null || missing="$$missing postgresql-client"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (not root: the tests that need them will be skipped with a reason)"; fi; \
+	fi
+
+test: install tools
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+bench: install
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf instance .pytest_cache

