@@ -120,9 +120,11 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_commands(app: Flask) -> None:
+    from app.commands.sync import sync_cli
     from app.commands.users import users_cli
 
     app.cli.add_command(users_cli)
+    app.cli.add_command(sync_cli)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -40,6 +40,9 @@ class Settings:
     cloudflare_base_url: str | None = None
     aws_endpoint_url: str | None = None
     aws_regions: list[str] = field(default_factory=list)
+    cloudflare_rate_limit: int = 1200
+    cloudflare_rate_window: int = 300
+    cloudflare_max_wait: float = 60.0
 
     @property
     def production(self) -> bool:
@@ -74,6 +77,9 @@ class Settings:
             cloudflare_base_url=env.get("CLOUDFLARE_BASE_URL") or None,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             aws_regions=[r for r in env.get("AWS_REGIONS", "").split(",") if r],
+            cloudflare_rate_limit=int(env.get("CLOUDFLARE_RATE_LIMIT", "1200")),
+            cloudflare_rate_window=int(env.get("CLOUDFLARE_RATE_WINDOW_SECONDS", "300")),
+            cloudflare_max_wait=float(env.get("CLOUDFLARE_MAX_WAIT_SECONDS", "60")),
         )
         settings.check()
         return settings

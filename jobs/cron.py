@@ -1,7 +1,14 @@
 """Periodic jobs, registered with RQ's built-in cron. Run exactly one: `TZ=UTC rq cron jobs/cron.py -u $REDIS_URL`."""
+import os
+
 from rq import cron
 
 from jobs.stuck_operations import check_stuck_operations
+from jobs.sync import sync_all
 
+SYNC_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "10"))
+
+cron.register(sync_all, queue_name="sync", cron=f"*/{SYNC_MINUTES} * * * *", job_timeout=SYNC_MINUTES * 60 - 30,
+              name="sync-all")
 cron.register(check_stuck_operations, queue_name="default", cron="*/5 * * * *", job_timeout=120,
               name="stuck-operations")

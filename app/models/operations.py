@@ -100,6 +100,9 @@ class SyncRun(Base):
     scope: Mapped[str] = mapped_column(String(64), default="all")
     status: Mapped[str] = mapped_column(String(16), default="running", index=True)
     triggered_by: Mapped[str | None] = mapped_column(String(128))
+    job_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the RQ job that ran it, for live progress
+    progress: Mapped[int] = mapped_column(default=0)  # percent
+    progress_message: Mapped[str | None] = mapped_column(String(255))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     created: Mapped[int] = mapped_column(default=0)

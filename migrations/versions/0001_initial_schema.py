@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 14:19:52.403331
+Create Date: 2026-11-26 14:32:04.065521
 
 """
 from alembic import op
@@ -141,6 +141,9 @@ def upgrade():
     sa.Column('scope', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('triggered_by', sa.String(length=128), nullable=True),
+    sa.Column('job_id', sa.String(length=64), nullable=True),
+    sa.Column('progress', sa.Integer(), nullable=False),
+    sa.Column('progress_message', sa.String(length=255), nullable=True),
     sa.Column('started_at', app.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', app.models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('created', sa.Integer(), nullable=False),
@@ -152,6 +155,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_runs'))
     )
     with op.batch_alter_table('sync_runs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sync_runs_job_id'), ['job_id'], unique=False)
         batch_op.create_index('ix_sync_runs_source_scope_started', ['source', 'scope', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sync_runs_status'), ['status'], unique=False)
 
@@ -529,6 +533,7 @@ def downgrade():
     with op.batch_alter_table('sync_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sync_runs_status'))
         batch_op.drop_index('ix_sync_runs_source_scope_started')
+        batch_op.drop_index(batch_op.f('ix_sync_runs_job_id'))
 
     op.drop_table('sync_runs')
     with op.batch_alter_table('regions', schema=None) as batch_op:

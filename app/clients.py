@@ -1,0 +1,58 @@
+"""Building the integration clients from the panel's settings (one place, so tests can build sandbox-backed ones)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.services.aws import AwsRegion
+from app.services.cloudflare_dns import CloudflareDns, RequestBudget
+from app.services.deis import DeisClient
+
+
+class NotConfigured(Exception):
+    """An integration has no credentials in the settings; the message says which variable to set."""
+
+
+@dataclass
+class PlatformClients:
+    settings: Settings
+    rate_limit_storage_uri: str = "memory://"
+
+    def cluster_configs(self) -> list[dict]:
+        return self.settings.deis_clusters
+
+    def deis(self, cluster_name: str) -> DeisClient:
+        """A client of that cluster's controller, with the panel's own Deis user."""
+        for cluster in self.settings.deis_clusters:
+            if cluster.get("name") == cluster_name:
+                return DeisClient(cluster_name, cluster["url"], cluster["token"])
+        raise NotConfigured(f"cluster {cluster_name!r} is not in DEIS_CLUSTERS")
+
+    def deis_as(self, cluster_name: str, token: str) -> DeisClient:
+        """A client of that cluster's controller acting with someone else's token (a developer's)."""
+        for cluster in self.settings.deis_clusters:
+            if cluster.get("name") == cluster_name:
+                return DeisClient(cluster_name, cluster["url"], token, retries=1)
+        raise NotConfigured(f"cluster {cluster_name!r} is not in DEIS_CLUSTERS")
+
+    def aws_regions(self) -> list[str]:
+        regions = set(self.settings.aws_regions)
+        regions.update(c["aws_region"] for c in self.settings.deis_clusters if c.get("aws_region"))
+        return sorted(regions)
+
+    def aws(self, region: str) -> AwsRegion:
+        return AwsRegion(region, endpoint_url=self.settings.aws_endpoint_url)
+
+    def cloudflare(self) -> CloudflareDns:
+        if not self.settings.cloudflare_api_token:
+            raise NotConfigured("CLOUDFLARE_API_TOKEN is not set")
+        budget = RequestBudget(self.settings.cloudflare_rate_limit, self.settings.cloudflare_rate_window,
+                               storage_uri=self.rate_limit_storage_uri,
+                               max_wait=self.settings.cloudflare_max_wait)
+        return CloudflareDns(self.settings.cloudflare_api_token, base_url=self.settings.cloudflare_base_url,
+                             budget=budget)
+
+
+def for_config(config: dict) -> PlatformClients:
+    """The clients for a panel app's config (rate limits shared through the panel's Redis)."""
+    return PlatformClients(config["SETTINGS"], rate_limit_storage_uri=config["RATELIMIT_STORAGE_URI"])

@@ -1,0 +1,53 @@
+"""`flask sync run`: a synchronisation in the foreground, with a progress bar, for operators and scripts."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.clients import for_config
+from app.extensions import db
+from app.queues import redis_connection
+from app.sync import runner
+from app.sync.locks import redis_locks
+from app.sync.runs import SyncFailed
+
+sync_cli = AppGroup("sync", help="Synchronise Deis, AWS and Cloudflare into the panel.")
+
+
+@sync_cli.command("run")
+@click.option("--source", type=click.Choice(runner.SOURCES), default=None, help="Only this source (default: all).")
+@click.option("--scope", default=None, help="Only this cluster (deis), region (aws) or zone (cloudflare).")
+@click.option("--wait", type=float, default=0, show_default=True,
+              help="Seconds to wait for a run of the same scope already in progress (else it is skipped).")
+def run(source: str | None, scope: str | None, wait: float) -> None:
+    """Run a sync now and print what changed."""
+    clients = for_config(current_app.config)
+    try:
+        requests = runner.plan(clients, source, scope)
+    except runner.UnknownScope as error:
+        raise click.BadParameter(str(error), param_hint="--scope") from error
+    if not requests:
+        raise click.ClickException("nothing to synchronise: no clusters, regions or Cloudflare token configured")
+    lock = redis_locks(redis_connection(), wait_seconds=wait)
+    failures = 0
+    for request in requests:
+        label = f"{request.source}/{request.scope}"
+        with click.progressbar(length=100, label=f"{label:<28}", show_percent=True) as bar:
+            def advance(percent: int, message: str, bar=bar) -> None:
+                bar.update(percent - bar.pos)
+
+            try:
+                sync_run = runner.run_one(db.session, clients, lock, request, triggered_by="cli", listeners=[advance])
+            except SyncFailed as error:
+                failures += 1
+                click.echo(f"\n{label}: FAILED — {error} (nothing was deleted)", err=True)
+                continue
+        if sync_run is None:
+            click.echo(f"{label}: skipped, another run of this scope is in progress")
+            continue
+        seconds = (sync_run.finished_at - sync_run.started_at).total_seconds()
+        click.echo(f"{label}: created {sync_run.created}, updated {sync_run.updated}, deleted {sync_run.deleted},"
+                   f" unchanged {sync_run.unchanged}; {sync_run.api_calls} API calls in {seconds:.1f} s")
+    if failures:
+        raise SystemExit(1)

@@ -1,0 +1,110 @@
+"""The applications list: search, filters and sorting over every app, one page at a time, in a fixed number of queries."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, contains_eager, joinedload
+
+from app.models import App, Cluster, Database, Domain
+from app.operations.paging import Page, paginate
+
+PER_PAGE = 100
+DIRECTIONS = ("asc", "desc")
+# Secondary keys keep the order stable between pages when the main key has ties.
+SORTS = {
+    "name": (App.name, Cluster.name),
+    "cluster": (Cluster.name, App.name),
+    "owner": (App.owner, App.name),
+    "type": (App.app_type, App.name),
+    "synced_at": (App.synced_at, App.name),
+}
+
+
+@dataclass(frozen=True)
+class AppFilters:
+    """What the list is narrowed to; None means 'any'."""
+
+    q: str = ""
+    cluster: str | None = None
+    app_type: str | None = None
+    monitoring: bool | None = None
+    has_database: bool | None = None
+    limit_drift: bool | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q) or any(
+            value is not None for value in (self.cluster, self.app_type, self.monitoring, self.has_database,
+                                            self.limit_drift)
+        )
+
+
+@dataclass
+class AppRow:
+    """One line of the list: the app (with its cluster and region loaded) and what is counted around it."""
+
+    app: App
+    domain_count: int
+    first_domain: str | None
+    database_state: str | None
+
+
+@dataclass
+class AppFilterOptions:
+    clusters: list[str]
+    app_types: list[str]
+
+
+def _filtered(query: Select, filters: AppFilters) -> Select:
+    if filters.q:
+        matching_domains = select(Domain.app_id).where(Domain.name.icontains(filters.q, autoescape=True))
+        query = query.where(or_(
+            App.name.icontains(filters.q, autoescape=True),
+            App.owner.icontains(filters.q, autoescape=True),
+            App.id.in_(matching_domains),
+        ))
+    if filters.cluster is not None:
+        query = query.where(Cluster.name == filters.cluster)
+    if filters.app_type is not None:
+        query = query.where(App.app_type == filters.app_type)
+    if filters.monitoring is not None:
+        query = query.where(App.monitoring_enabled.is_(filters.monitoring))
+    if filters.limit_drift is not None:
+        query = query.where(App.limit_drift.is_(filters.limit_drift))
+    if filters.has_database is not None:
+        has_database = select(Database.id).where(Database.app_id == App.id).exists()
+        query = query.where(has_database if filters.has_database else ~has_database)
+    return query
+
+
+def list_apps(
+    session: Session, filters: AppFilters, sort: str = "name", direction: str = "asc", page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page[AppRow]:
+    """One page of apps matching `filters`, ordered by `sort` (a key of SORTS) in `direction` (asc|desc)."""
+    if sort not in SORTS or direction not in DIRECTIONS:
+        raise ValueError(f"unknown sort {sort!r} {direction!r}")
+    domain_count = select(func.count(Domain.id)).where(Domain.app_id == App.id).correlate(App).scalar_subquery()
+    first_domain = select(func.min(Domain.name)).where(Domain.app_id == App.id).correlate(App).scalar_subquery()
+    rows = (
+        select(App, domain_count, first_domain, Database.state)
+        .join(App.cluster)
+        .outerjoin(Database, Database.app_id == App.id)
+        .options(contains_eager(App.cluster).joinedload(Cluster.region))
+    )
+    order = [column.desc() if direction == "desc" else column.asc() for column in SORTS[sort]]
+    rows = _filtered(rows, filters).order_by(*order, App.id)
+    count = _filtered(select(App.id).join(App.cluster), filters)
+    result = paginate(session, rows, page, per_page, count_query=count, scalars=False)
+    result.items = [AppRow(app, domains or 0, first, state) for app, domains, first, state in result.items]
+    return result
+
+
+def app_filter_options(session: Session) -> AppFilterOptions:
+    """The cluster names and app types the filters offer."""
+    return AppFilterOptions(
+        clusters=list(session.scalars(select(Cluster.name).order_by(Cluster.name))),
+        app_types=list(session.scalars(select(App.app_type).distinct().order_by(App.app_type))),
+    )
+

@@ -1,0 +1,197 @@
+"""Instances as operators look for them: where they run, what points at them, what AWS has scheduled for them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from app.models import (
+    Cluster, Database, DnsRecord, Instance, LoadBalancer, LoadBalancerMember, MaintenanceEvent,
+)
+from app.operations.paging import Page, paginate
+
+PER_PAGE = 100
+DIRECTIONS = ("asc", "desc")
+SORTS = {
+    "name": (Instance.name, Instance.aws_id),
+    "region": (Instance.aws_region, Instance.name),
+    "role": (Instance.role, Instance.name),
+    "state": (Instance.state, Instance.name),
+    "launched_at": (Instance.launched_at, Instance.name),
+}
+
+
+@dataclass(frozen=True)
+class InstanceFilters:
+    """What the list is narrowed to; None means 'any'."""
+
+    q: str = ""
+    region: str | None = None
+    role: str | None = None
+    cluster: str | None = None
+    state: str | None = None
+    has_dns: bool | None = None
+    has_maintenance: bool | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q) or any(
+            value is not None
+            for value in (self.region, self.role, self.cluster, self.state, self.has_dns, self.has_maintenance)
+        )
+
+
+@dataclass
+class InstanceRow:
+    instance: Instance
+    dns_record_count: int
+    load_balancers: list[LoadBalancer] = field(default_factory=list)
+    maintenance_events: list[MaintenanceEvent] = field(default_factory=list)  # scheduled, not completed
+
+
+@dataclass
+class InstanceFilterOptions:
+    regions: list[str]
+    roles: list[str]
+    clusters: list[str]
+    states: list[str]
+
+
+@dataclass
+class InstanceDetail:
+    instance: Instance
+    load_balancers: list[LoadBalancer]
+    dns_records: list[DnsRecord]
+    maintenance_events: list[MaintenanceEvent]  # every event AWS reported, scheduled ones first
+    # Databases whose host is a DNS name pointing at this instance (for PostgreSQL servers).
+    databases: list[Database]
+
+    @property
+    def scheduled_events(self) -> list[MaintenanceEvent]:
+        return [event for event in self.maintenance_events if not event.completed]
+
+
+def _has_dns():
+    return select(DnsRecord.id).where(DnsRecord.instance_id == Instance.id).exists()
+
+
+def _has_maintenance():
+    return (
+        select(MaintenanceEvent.id)
+        .where(MaintenanceEvent.instance_id == Instance.id, MaintenanceEvent.completed.is_(False))
+        .exists()
+    )
+
+
+def _filtered(query: Select, filters: InstanceFilters) -> Select:
+    if filters.q:
+        query = query.where(or_(
+            Instance.name.icontains(filters.q, autoescape=True),
+            Instance.aws_id.icontains(filters.q, autoescape=True),
+            Instance.private_ip.icontains(filters.q, autoescape=True),
+            Instance.public_ip.icontains(filters.q, autoescape=True),
+        ))
+    if filters.region is not None:
+        query = query.where(Instance.aws_region == filters.region)
+    if filters.role is not None:
+        query = query.where(Instance.role == filters.role)
+    if filters.cluster is not None:
+        query = query.where(Cluster.name == filters.cluster)
+    if filters.state is not None:
+        query = query.where(Instance.state == filters.state)
+    if filters.has_dns is not None:
+        query = query.where(_has_dns() if filters.has_dns else ~_has_dns())
+    if filters.has_maintenance is not None:
+        query = query.where(_has_maintenance() if filters.has_maintenance else ~_has_maintenance())
+    return query
+
+
+def _load_balancers_by_instance(session: Session, instance_ids: list[int]) -> dict[int, list[LoadBalancer]]:
+    pairs = session.execute(
+        select(LoadBalancerMember.instance_id, LoadBalancer)
+        .join(LoadBalancer, LoadBalancer.id == LoadBalancerMember.load_balancer_id)
+        .where(LoadBalancerMember.instance_id.in_(instance_ids))
+        .order_by(LoadBalancer.name)
+    )
+    grouped: dict[int, list[LoadBalancer]] = {}
+    for instance_id, load_balancer in pairs:
+        grouped.setdefault(instance_id, []).append(load_balancer)
+    return grouped
+
+
+def _scheduled_events_by_instance(session: Session, instance_ids: list[int]) -> dict[int, list[MaintenanceEvent]]:
+    events = session.scalars(
+        select(MaintenanceEvent)
+        .where(MaintenanceEvent.instance_id.in_(instance_ids), MaintenanceEvent.completed.is_(False))
+        .order_by(MaintenanceEvent.not_before)
+    )
+    grouped: dict[int, list[MaintenanceEvent]] = {}
+    for event in events:
+        grouped.setdefault(event.instance_id, []).append(event)
+    return grouped
+
+
+def list_instances(
+    session: Session, filters: InstanceFilters, sort: str = "name", direction: str = "asc", page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page[InstanceRow]:
+    """One page of instances matching `filters`, each with its load balancers, DNS count and scheduled events."""
+    if sort not in SORTS or direction not in DIRECTIONS:
+        raise ValueError(f"unknown sort {sort!r} {direction!r}")
+    record_count = (
+        select(func.count(DnsRecord.id)).where(DnsRecord.instance_id == Instance.id).correlate(Instance)
+        .scalar_subquery()
+    )
+    order = [column.desc() if direction == "desc" else column.asc() for column in SORTS[sort]]
+    rows = _filtered(
+        select(Instance, record_count).outerjoin(Instance.cluster).options(joinedload(Instance.cluster)), filters
+    ).order_by(*order, Instance.id)
+    count = _filtered(select(Instance.id).outerjoin(Instance.cluster), filters)
+    result = paginate(session, rows, page, per_page, count_query=count, scalars=False)
+    ids = [instance.id for instance, _ in result.items]
+    load_balancers = _load_balancers_by_instance(session, ids) if ids else {}
+    events = _scheduled_events_by_instance(session, ids) if ids else {}
+    result.items = [
+        InstanceRow(instance, records or 0, load_balancers.get(instance.id, []), events.get(instance.id, []))
+        for instance, records in result.items
+    ]
+    return result
+
+
+def instance_filter_options(session: Session) -> InstanceFilterOptions:
+    """The values the filters offer, taken from the instances the panel knows."""
+    return InstanceFilterOptions(
+        regions=list(session.scalars(select(Instance.aws_region).distinct().order_by(Instance.aws_region))),
+        roles=list(session.scalars(select(Instance.role).distinct().order_by(Instance.role))),
+        clusters=list(session.scalars(select(Cluster.name).order_by(Cluster.name))),
+        states=list(session.scalars(select(Instance.state).distinct().order_by(Instance.state))),
+    )
+
+
+def instance_detail(session: Session, instance_id: int) -> InstanceDetail | None:
+    """Everything about one instance, or None when there is no instance `instance_id`."""
+    instance = session.scalar(
+        select(Instance).where(Instance.id == instance_id).options(joinedload(Instance.cluster))
+    )
+    if instance is None:
+        return None
+    load_balancers = list(session.scalars(
+        select(LoadBalancer).join(LoadBalancerMember).where(LoadBalancerMember.instance_id == instance.id)
+        .order_by(LoadBalancer.name)
+    ))
+    dns_records = list(session.scalars(
+        select(DnsRecord).where(DnsRecord.instance_id == instance.id)
+        .options(joinedload(DnsRecord.zone), joinedload(DnsRecord.app))
+        .order_by(DnsRecord.name, DnsRecord.type)
+    ))
+    events = list(session.scalars(
+        select(MaintenanceEvent).where(MaintenanceEvent.instance_id == instance.id)
+        .order_by(MaintenanceEvent.completed, MaintenanceEvent.not_before.desc())
+    ))
+    record_names = sorted({record.name for record in dns_records})
+    databases = list(session.scalars(
+        select(Database).where(Database.host.in_(record_names)).options(joinedload(Database.app))
+        .order_by(Database.name)
+    )) if record_names else []
+    return InstanceDetail(instance, load_balancers, dns_records, events, databases)

@@ -1,0 +1,53 @@
+"""Asking for a synchronisation now: validate what to sync, enqueue the job on the `sync` queue, audit the request."""
+from __future__ import annotations
+
+from rq import Queue
+from rq.job import Job
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.models import Cluster, User
+from app.operations.sync_status import SYNC_SOURCES
+
+# Enqueued by dotted name: jobs/sync.py is imported by the worker, never by the web process.
+SYNC_SOURCE_JOB = "jobs.sync.sync_source"
+SYNC_ALL_JOB = "jobs.sync.sync_all"
+SCOPED_SOURCE = "deis"  # only Deis runs are scoped from this page: one cluster at a time
+JOB_TIMEOUT = {SYNC_SOURCE_JOB: 600, SYNC_ALL_JOB: 900}  # seconds; a sync of everything fetches three sources
+
+
+class SyncRequestError(ValueError):
+    """A sync request naming an unknown source or cluster; the message is shown as is and nothing is enqueued."""
+
+
+def validated_request(session: Session, source: str | None, scope: str | None) -> tuple[str | None, str | None]:
+    """`(source, scope)` cleaned up, or SyncRequestError saying what is wrong."""
+    source = (source or "").strip() or None
+    scope = (scope or "").strip() or None
+    if source is not None and source not in SYNC_SOURCES:
+        raise SyncRequestError(f"Unknown source {source[:40]!r}: choose one of {', '.join(SYNC_SOURCES)}.")
+    if scope is not None:
+        if source != SCOPED_SOURCE:
+            raise SyncRequestError("Only a Deis sync takes a scope (a cluster name); leave it empty for this source.")
+        if session.scalar(select(Cluster.id).where(Cluster.name == scope)) is None:
+            raise SyncRequestError(f"No cluster called {scope[:64]!r}.")
+    return source, scope
+
+
+def request_sync(
+    session: Session, sync_queue: Queue, source: str | None, scope: str | None, actor: User | str
+) -> Job:
+    """Enqueue a sync of `source` (all sources when None), limited to cluster `scope` for Deis; audited, committed."""
+    source, scope = validated_request(session, source, scope)
+    actor_name = actor if isinstance(actor, str) else actor.username
+    if source is None:
+        job = sync_queue.enqueue(SYNC_ALL_JOB, actor_name, job_timeout=JOB_TIMEOUT[SYNC_ALL_JOB])
+    else:
+        job = sync_queue.enqueue(SYNC_SOURCE_JOB, source, scope, actor_name, job_timeout=JOB_TIMEOUT[SYNC_SOURCE_JOB])
+    audit.record(
+        session, actor=actor, action="sync.request", target=f"{source or 'all'}/{scope or 'all'}",
+        after={"source": source or "all", "scope": scope or "all", "job_id": job.id},
+    )
+    session.commit()
+    return job

@@ -1,0 +1,102 @@
+"""What the synchronisers did: the latest run per source and scope, the history, and one job's live progress."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from redis import Redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import SyncRun
+from app.operations.paging import Page, paginate
+from app.redaction import MASK
+
+SYNC_SOURCES = ("deis", "aws", "cloudflare")
+HISTORY_PER_PAGE = 50
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DONE_STATUSES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+# A URL's password must not reach the page through an exception message (postgres://user:secret@host).
+URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
+ERROR_SHOWN = 500
+
+
+@dataclass
+class SyncJobProgress:
+    """An RQ sync job as the page shows it while it runs: its status and the SyncRun rows it has written."""
+
+    job_id: str
+    status: str  # the RQ status, or "unknown" once Redis has forgotten the job
+    done: bool
+    error: str | None
+    function: str | None
+    runs: list[SyncRun] = field(default_factory=list)
+    enqueued_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "stopped", "canceled") or any(run.status == "failed" for run in self.runs)
+
+
+def latest_runs(session: Session) -> list[SyncRun]:
+    """The most recent run of every (source, scope) pair, by source then scope."""
+    latest_ids = select(func.max(SyncRun.id)).group_by(SyncRun.source, SyncRun.scope)
+    return list(session.scalars(
+        select(SyncRun).where(SyncRun.id.in_(latest_ids)).order_by(SyncRun.source, SyncRun.scope)
+    ))
+
+
+def run_history(
+    session: Session, source: str | None = None, page: int = 1, per_page: int = HISTORY_PER_PAGE
+) -> Page[SyncRun]:
+    """Every run, newest first, optionally of one source only."""
+    query = select(SyncRun).order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+    count = select(SyncRun.id)
+    if source is not None:
+        query, count = query.where(SyncRun.source == source), count.where(SyncRun.source == source)
+    return paginate(session, query, page, per_page, count_query=count)
+
+
+def _safe_error(text: str | None) -> str | None:
+    if not text:
+        return None
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    # The last line of a traceback names the exception and its message: what an operator can act on.
+    return URL_PASSWORD.sub(rf"\g<1>{MASK}@", lines[-1].strip())[:ERROR_SHOWN] if lines else None
+
+
+def job_progress(session: Session, connection: Redis, job_id: str) -> SyncJobProgress | None:
+    """Progress of RQ job `job_id` and its SyncRun rows; None when neither Redis nor the database knows it."""
+    if not JOB_ID.match(job_id):
+        return None
+    runs = list(session.scalars(
+        select(SyncRun).where(SyncRun.job_id == job_id).order_by(SyncRun.source, SyncRun.scope, SyncRun.id)
+    ))
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        job = None
+    if job is None:
+        if not runs:
+            return None
+        # Redis forgot the job (its result expired): the rows are all there is; polling further shows nothing new.
+        return SyncJobProgress(job_id=job_id, status="unknown", done=True, error=None, function=None, runs=runs)
+    status = job.get_status(refresh=False)
+    error = None
+    if status == JobStatus.FAILED:
+        result = job.latest_result()
+        error = _safe_error(result.exc_string if result is not None else None) or "the job failed"
+    return SyncJobProgress(
+        job_id=job_id,
+        status=status.value if status is not None else "unknown",
+        done=status in DONE_STATUSES,
+        error=error,
+        function=job.func_name,
+        runs=runs,
+        enqueued_at=job.enqueued_at,
+        ended_at=job.ended_at,
+    )

@@ -1,0 +1,104 @@
+"""Deis synchronizer, one cluster at a time: apps with config and limits, settings, domains, certificates."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import App, Certificate, Cluster, Domain, LimitSet, utcnow
+from app.services.deis import DeisApp, DeisCertificate, DeisClient, DeisConfig, DeisSettings
+from app.sync.runs import Outcome, Progress
+from app.sync.upsert import Counts, sweep, upsert
+
+DEFAULT_APP_TYPE = "web"
+
+
+@dataclass(frozen=True)
+class FetchedApp:
+    app: DeisApp
+    config: DeisConfig
+    settings: DeisSettings
+    domains: list[str]
+
+
+def fetch(client: DeisClient, progress: Progress, workers: int = 8) -> tuple[list[FetchedApp], list[DeisCertificate]]:
+    """Everything the cluster has, or an exception: apps are listed, then detailed with bounded concurrency."""
+    apps = client.list_apps()
+    progress(5, f"{len(apps)} apps listed")
+
+    def detail(app: DeisApp) -> FetchedApp:
+        return FetchedApp(app, client.get_config(app.id), client.get_settings(app.id), client.list_domains(app.id))
+
+    fetched: list[FetchedApp] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deis-{client.cluster}") as pool:
+        for done, item in enumerate(pool.map(detail, apps), start=1):
+            fetched.append(item)
+            if done % 50 == 0 or done == len(apps):
+                progress(5 + int(85 * done / max(1, len(apps))), f"{done} of {len(apps)} apps detailed")
+    certificates = client.list_certificates()
+    progress(95, f"{len(certificates)} certificates listed; writing")
+    return fetched, certificates
+
+
+def drifts(memory: dict, cpu: dict, limit_set: LimitSet | None) -> bool:
+    """Whether an app's limits differ from those its limit set asks for."""
+    if limit_set is None:
+        return False
+    return any(memory.get(proc) != value for proc, value in limit_set.memory.items()) or any(
+        cpu.get(proc) != value for proc, value in limit_set.cpu.items()
+    )
+
+
+def write(session: Session, cluster: Cluster, fetched: list[FetchedApp], certificates: list[DeisCertificate]) -> Counts:
+    """Make the cluster's rows match the fetched picture (writing only differences), then sweep what vanished."""
+    now = utcnow()
+    limit_sets = {ls.app_type: ls for ls in session.scalars(select(LimitSet).where(LimitSet.cluster_id == cluster.id))}
+    app_rows = []
+    for item in fetched:
+        app_type = item.settings.app_type or DEFAULT_APP_TYPE
+        app_rows.append({
+            "cluster_id": cluster.id, "name": item.app.id, "uuid": item.app.uuid, "owner": item.app.owner,
+            "app_type": app_type, "structure": item.app.structure, "config_values": item.config.values,
+            "memory": item.config.memory, "cpu": item.config.cpu,
+            "settings": {"maintenance": item.settings.maintenance, "routable": item.settings.routable,
+                         "label": item.settings.label},
+            "limit_drift": drifts(item.config.memory, item.config.cpu, limit_sets.get(app_type)),
+            "created_upstream_at": item.app.created, "updated_upstream_at": item.app.updated,
+        })
+    apps = upsert(session, App, lambda row: row["name"], app_rows, [App.cluster_id == cluster.id],
+                  insert_only={"synced_at": now})
+    counts = apps.counts
+
+    certificate_rows = [{
+        "cluster_id": cluster.id, "name": cert.name, "common_name": cert.common_name, "sans": cert.sans,
+        "starts_at": cert.starts, "expires_at": cert.expires, "fingerprint": cert.fingerprint, "issuer": cert.issuer,
+    } for cert in certificates]
+    certs = upsert(session, Certificate, lambda row: row["name"], certificate_rows,
+                   [Certificate.cluster_id == cluster.id], insert_only={"synced_at": now})
+    counts += certs.counts
+    certificate_of_domain = {domain: certs.ids[cert.name] for cert in certificates for domain in cert.domains}
+
+    domain_rows = [
+        {"app_id": apps.ids[item.app.id], "name": domain, "certificate_id": certificate_of_domain.get(domain)}
+        for item in fetched for domain in item.domains
+    ]
+    cluster_app_ids = select(App.id).where(App.cluster_id == cluster.id)
+    domains = upsert(session, Domain, lambda row: (row["app_id"], row["name"]), domain_rows,
+                     [Domain.app_id.in_(cluster_app_ids)])
+    counts += domains.counts
+    # Sweep only now that the fetch is known complete: domains first, then what they hang on.
+    counts.deleted += sweep(session, Domain, domains.stale_ids)
+    counts.deleted += sweep(session, Domain, list(session.scalars(select(Domain.id).where(
+        Domain.app_id.in_(apps.stale_ids))))) if apps.stale_ids else 0
+    counts.deleted += sweep(session, App, apps.stale_ids)
+    counts.deleted += sweep(session, Certificate, certs.stale_ids)
+    return counts
+
+
+def synchronize(session: Session, client: DeisClient, cluster: Cluster, progress: Progress) -> Outcome:
+    """Fetch the whole cluster, then write; raises (writing nothing) when the fetch is incomplete."""
+    fetched, certificates = fetch(client, progress)
+    counts = write(session, cluster, fetched, certificates)
+    return Outcome(counts=counts, api_calls=client.calls)

@@ -1,0 +1,61 @@
+"""Cloudflare synchronizer: zones and their records (all zones, or one zone after a change the panel made)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import DnsRecord, DnsZone, utcnow
+from app.services.cloudflare_dns import CloudflareDns, CloudflareRecord, CloudflareZone
+from app.sync.runs import Outcome, Progress
+from app.sync.upsert import Counts, sweep, upsert
+
+ALL = "all"
+
+
+class UnknownZone(LookupError):
+    """The scope names a zone the Cloudflare token cannot see."""
+
+
+def fetch(client: CloudflareDns, scope: str, progress: Progress) -> tuple[list[CloudflareZone], dict[str, list[CloudflareRecord]]]:
+    zones = client.zones()
+    if scope != ALL:
+        zones = [zone for zone in zones if zone.name == scope]
+        if not zones:
+            raise UnknownZone(f"Cloudflare has no zone {scope!r} for this token")
+    progress(5, f"{len(zones)} zones listed")
+    records: dict[str, list[CloudflareRecord]] = {}
+    for done, zone in enumerate(zones, start=1):
+        records[zone.cf_id] = client.records(zone)
+        progress(5 + int(90 * done / len(zones)), f"{zone.name}: {len(records[zone.cf_id])} records")
+    progress(95, "writing")
+    return zones, records
+
+
+def write(session: Session, scope: str, zones: list[CloudflareZone], records: dict[str, list[CloudflareRecord]]) -> Counts:
+    now = utcnow()
+    zone_rows = [{"cf_id": zone.cf_id, "name": zone.name} for zone in zones]
+    zone_scope = [] if scope == ALL else [DnsZone.name == scope]
+    saved_zones = upsert(session, DnsZone, lambda row: row["cf_id"], zone_rows, zone_scope,
+                         insert_only={"synced_at": now})
+    counts = saved_zones.counts
+    record_rows = [
+        {"zone_id": saved_zones.ids[zone_cf_id], "cf_id": record.cf_id, "name": record.name.lower(),
+         "type": record.type, "content": record.content, "ttl": record.ttl, "proxied": record.proxied,
+         "comment": record.comment, "modified_on": record.modified_on}
+        for zone_cf_id, zone_records in records.items() for record in zone_records
+    ]
+    zone_ids = list(saved_zones.ids.values())
+    saved_records = upsert(session, DnsRecord, lambda row: row["cf_id"], record_rows,
+                           [DnsRecord.zone_id.in_(zone_ids + saved_zones.stale_ids)], insert_only={"synced_at": now})
+    counts += saved_records.counts
+    counts.deleted += sweep(session, DnsRecord, saved_records.stale_ids)
+    if saved_zones.stale_ids:
+        counts.deleted += sweep(session, DnsRecord, list(session.scalars(
+            select(DnsRecord.id).where(DnsRecord.zone_id.in_(saved_zones.stale_ids)))))
+        counts.deleted += sweep(session, DnsZone, saved_zones.stale_ids)
+    return counts
+
+
+def synchronize(session: Session, client: CloudflareDns, scope: str, progress: Progress) -> Outcome:
+    zones, records = fetch(client, scope, progress)
+    return Outcome(counts=write(session, scope, zones, records), api_calls=client.calls)

@@ -1,0 +1,99 @@
+"""Running synchronizations: one source and scope, or everything, each recorded as its own SyncRun."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.clients import PlatformClients
+from app.models import Cluster, SyncRun
+from app.sync import aws as aws_sync
+from app.sync import deis as deis_sync
+from app.sync import dns as dns_sync
+from app.sync import relations
+from app.sync.platform import ensure_clusters
+from app.sync.runs import LockFactory, Outcome, Progress, SyncFailed, run_recorded
+
+SOURCES = ("deis", "aws", "cloudflare")
+
+
+class UnknownScope(ValueError):
+    """A sync was asked for a source or scope the panel does not know; the message lists the valid ones."""
+
+
+@dataclass
+class SyncRequest:
+    source: str
+    scope: str
+
+
+def scopes(clients: PlatformClients, source: str) -> list[str]:
+    """Every scope of a source: clusters for Deis, regions for AWS, all zones at once for Cloudflare."""
+    if source == "deis":
+        return [cluster["name"] for cluster in clients.cluster_configs()]
+    if source == "aws":
+        return clients.aws_regions()
+    if source == "cloudflare":
+        return [dns_sync.ALL]
+    raise UnknownScope(f"unknown source {source!r}; sources are {', '.join(SOURCES)}")
+
+
+def plan(clients: PlatformClients, source: str | None = None, scope: str | None = None) -> list[SyncRequest]:
+    """The runs a request stands for, validated: `None` means every source, or every scope of the source."""
+    sources = SOURCES if source is None else (source,)
+    requests = []
+    for name in sources:
+        known = scopes(clients, name)
+        if scope is None:
+            requests.extend(SyncRequest(name, each) for each in known)
+        elif name == "cloudflare" or scope in known:
+            requests.append(SyncRequest(name, scope))  # a Cloudflare scope is a zone name, checked when fetched
+        else:
+            raise UnknownScope(f"{name} has no scope {scope!r}; known: {', '.join(known) or 'none configured'}")
+    return requests
+
+
+def run_one(
+    session: Session,
+    clients: PlatformClients,
+    lock: LockFactory,
+    request: SyncRequest,
+    *,
+    job_id: str | None = None,
+    triggered_by: str | None = None,
+    listeners: list[Callable[[int, str], None]] | None = None,
+) -> SyncRun | None:
+    """Run one recorded sync and rebuild relations; raises SyncFailed (after recording it) when it fails."""
+
+    def body(progress: Progress) -> Outcome:
+        if request.source == "deis":
+            ensure_clusters(session, clients.cluster_configs())
+            cluster = session.scalar(select(Cluster).where(Cluster.name == request.scope))
+            outcome = deis_sync.synchronize(session, clients.deis(request.scope), cluster, progress)
+        elif request.source == "aws":
+            ensure_clusters(session, clients.cluster_configs())
+            outcome = aws_sync.synchronize(session, clients.aws(request.scope), progress)
+        else:
+            outcome = dns_sync.synchronize(session, clients.cloudflare(), request.scope, progress)
+        relations.rebuild(session)
+        return outcome
+
+    return run_recorded(session, source=request.source, scope=request.scope, lock=lock, body=body, job_id=job_id,
+                        triggered_by=triggered_by, listeners=listeners)
+
+
+def run_many(session: Session, clients: PlatformClients, lock: LockFactory, requests: list[SyncRequest],
+             **kwargs) -> tuple[list[SyncRun], list[str]]:
+    """Run each request; a failure of one does not stop the others. Returns the runs and the failure reasons."""
+    runs, failures = [], []
+    for request in requests:
+        try:
+            run = run_one(session, clients, lock, request, **kwargs)
+        except SyncFailed as error:
+            failures.append(f"{request.source}/{request.scope}: {error}")
+            continue
+        if run is not None:
+            runs.append(run)
+    return runs, failures

@@ -1,0 +1,54 @@
+"""Applications: the searchable, filterable list and one page per app with everything about it."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import login_required
+
+from app.extensions import db
+from app.models import utcnow
+from app.operations import app_listing
+from app.operations.app_overview import app_overview
+from app.views.htmx import render_page
+from app.views.query_reader import QueryReader
+
+bp = Blueprint("apps", __name__, url_prefix="/apps")
+
+
+@bp.get("/")
+@login_required
+def index():
+    reader = QueryReader(request.args)
+    options = app_listing.app_filter_options(db.session)
+    filters = app_listing.AppFilters(
+        q=reader.text("q"),
+        cluster=reader.optional_choice("cluster", options.clusters),
+        app_type=reader.text("type", max_length=32) or None,
+        monitoring=reader.flag("monitoring"),
+        has_database=reader.flag("database"),
+        limit_drift=reader.flag("drift"),
+    )
+    sort = reader.choice("sort", app_listing.SORTS, "name")
+    direction = reader.choice("dir", app_listing.DIRECTIONS, "asc")
+    page = app_listing.list_apps(db.session, filters, sort, direction, reader.page())
+    status = 400 if reader.errors else 404 if page.past_end else 200
+    params = {
+        "q": filters.q, "cluster": filters.cluster, "type": filters.app_type,
+        "monitoring": _flag(filters.monitoring), "database": _flag(filters.has_database),
+        "drift": _flag(filters.limit_drift), "sort": sort, "dir": direction,
+    }
+    return render_page("apps/index.html", "results", page=page, filters=filters, options=options, sort=sort,
+                       direction=direction, errors=reader.errors,
+                       params={key: value for key, value in params.items() if value}), status
+
+
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else "yes" if value else "no"
+
+
+@bp.get("/<int:app_id>")
+@login_required
+def show(app_id: int):
+    overview = app_overview(db.session, app_id, utcnow())
+    if overview is None:
+        abort(404)
+    return render_template("apps/show.html", overview=overview, app=overview.app, now=utcnow())

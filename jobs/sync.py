@@ -1,0 +1,33 @@
+"""Jobs: synchronise every source, or one source and scope (after a change the panel made, or "Sync now")."""
+from __future__ import annotations
+
+from rq import get_current_job
+
+from app.clients import for_config
+from app.extensions import db
+from app.queues import redis_connection
+from app.sync import runner
+from app.sync.locks import redis_locks
+from jobs.context import panel
+
+
+def _job_id() -> str | None:
+    job = get_current_job()
+    return job.id if job else None
+
+
+def sync_source(source: str | None = None, scope: str | None = None, actor: str | None = None) -> list[str]:
+    """Sync one source (all its scopes when scope is None); returns the failures, if any."""
+    app = panel()
+    clients = for_config(app.config)
+    requests = runner.plan(clients, source, scope)
+    _, failures = runner.run_many(db.session, clients, redis_locks(redis_connection()), requests,
+                                  job_id=_job_id(), triggered_by=actor or "cron")
+    if failures:
+        raise RuntimeError("; ".join(failures))  # marks the job failed; each run already records its reason
+    return failures
+
+
+def sync_all(actor: str | None = None) -> list[str]:
+    """Sync every source and scope."""
+    return sync_source(None, None, actor)
