@@ -113,9 +113,9 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import audit, auth, home, users
+    from app.views import apps, audit, auth, dns, home, instances, search, sync, users
 
-    for blueprint in (auth.bp, home.bp, audit.bp, users.bp):
+    for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp):
         app.register_blueprint(blueprint)
 
 

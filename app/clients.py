@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import boto3
+
 from app.config import Settings
 from app.services.aws import AwsRegion
 from app.services.cloudflare_dns import CloudflareDns, RequestBudget
@@ -41,7 +43,9 @@ class PlatformClients:
         return sorted(regions)
 
     def aws(self, region: str) -> AwsRegion:
-        return AwsRegion(region, endpoint_url=self.settings.aws_endpoint_url)
+        session = boto3.session.Session(aws_access_key_id=self.settings.aws_access_key_id,
+                                        aws_secret_access_key=self.settings.aws_secret_access_key)
+        return AwsRegion(region, endpoint_url=self.settings.aws_endpoint_url, session=session)
 
     def cloudflare(self) -> CloudflareDns:
         if not self.settings.cloudflare_api_token:

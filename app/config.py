@@ -18,10 +18,12 @@ class ConfigError(RuntimeError):
     """The environment describes a configuration the panel refuses to run with."""
 
 
-def _bool(value: str | None, default: bool = False) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+def _number(env: dict[str, str], key: str, default: str, kind: type = int):
+    raw = env.get(key) or default
+    try:
+        return kind(raw)
+    except ValueError as error:
+        raise ConfigError(f"{key} must be a number, not {raw!r}") from error
 
 
 @dataclass(frozen=True)
@@ -29,17 +31,19 @@ class Settings:
     """Everything the panel reads from its environment."""
 
     env: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     instance_dir: Path
     database_url: str
     redis_url: str | None
     login_rate_limit: str
     sync_interval_minutes: int
-    deis_clusters: list[dict] = field(default_factory=list)
-    cloudflare_api_token: str | None = None
+    deis_clusters: list[dict] = field(default_factory=list, repr=False)  # holds tokens
+    cloudflare_api_token: str | None = field(default=None, repr=False)
     cloudflare_base_url: str | None = None
     aws_endpoint_url: str | None = None
     aws_regions: list[str] = field(default_factory=list)
+    aws_access_key_id: str | None = None  # None: boto3's usual chain (instance profile, ~/.aws, ...)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
     cloudflare_rate_limit: int = 1200
     cloudflare_rate_window: int = 300
     cloudflare_max_wait: float = 60.0
@@ -71,15 +75,17 @@ class Settings:
             database_url=database_url,
             redis_url=env.get("REDIS_URL") or None,
             login_rate_limit=env.get("LOGIN_RATE_LIMIT", "5 per minute"),
-            sync_interval_minutes=int(env.get("SYNC_INTERVAL_MINUTES", "10")),
+            sync_interval_minutes=_number(env, "SYNC_INTERVAL_MINUTES", "10"),
             deis_clusters=clusters,
             cloudflare_api_token=env.get("CLOUDFLARE_API_TOKEN") or None,
             cloudflare_base_url=env.get("CLOUDFLARE_BASE_URL") or None,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             aws_regions=[r for r in env.get("AWS_REGIONS", "").split(",") if r],
-            cloudflare_rate_limit=int(env.get("CLOUDFLARE_RATE_LIMIT", "1200")),
-            cloudflare_rate_window=int(env.get("CLOUDFLARE_RATE_WINDOW_SECONDS", "300")),
-            cloudflare_max_wait=float(env.get("CLOUDFLARE_MAX_WAIT_SECONDS", "60")),
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            cloudflare_rate_limit=_number(env, "CLOUDFLARE_RATE_LIMIT", "1200"),
+            cloudflare_rate_window=_number(env, "CLOUDFLARE_RATE_WINDOW_SECONDS", "300"),
+            cloudflare_max_wait=_number(env, "CLOUDFLARE_MAX_WAIT_SECONDS", "60", float),
         )
         settings.check()
         return settings

@@ -22,7 +22,7 @@ from app.extensions import db, limiter
 from app.models import Base, User
 from app.operations import accounts
 
-pytest_plugins = ["tests.fixtures.sandbox"] if (Path(__file__).parent / "fixtures" / "sandbox.py").exists() else []
+pytest_plugins = ["tests.fixtures.sandbox"]
 
 PASSWORD = "correct horse battery staple"
 

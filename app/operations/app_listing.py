@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from app.models import App, Cluster, Database, Domain
 from app.operations.paging import Page, paginate
@@ -73,7 +73,9 @@ def _filtered(query: Select, filters: AppFilters) -> Select:
     if filters.limit_drift is not None:
         query = query.where(App.limit_drift.is_(filters.limit_drift))
     if filters.has_database is not None:
-        has_database = select(Database.id).where(Database.app_id == App.id).exists()
+        # An alias: the row query already outer-joins Database, which would swallow a plain correlated subquery.
+        database = aliased(Database)
+        has_database = select(database.id).where(database.app_id == App.id).exists()
         query = query.where(has_database if filters.has_database else ~has_database)
     return query
 

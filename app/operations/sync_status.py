@@ -100,3 +100,14 @@ def job_progress(session: Session, connection: Redis, job_id: str) -> SyncJobPro
         enqueued_at=job.enqueued_at,
         ended_at=job.ended_at,
     )
+
+
+def run_duration(run: SyncRun) -> str:
+    """How long a run took ('4.2 s', '3 min 12 s'), or 'running' while it has not finished."""
+    if run.finished_at is None:
+        return "running" if run.status == "running" else "—"
+    seconds = max(0.0, (run.finished_at - run.started_at).total_seconds())
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest} s"

@@ -9,7 +9,7 @@ from app.models import utcnow
 from app.operations import app_listing
 from app.operations.app_overview import app_overview
 from app.views.htmx import render_page
-from app.views.query_reader import QueryReader
+from app.views.query_reader import QueryReader, flag_param
 
 bp = Blueprint("apps", __name__, url_prefix="/apps")
 
@@ -33,16 +33,13 @@ def index():
     status = 400 if reader.errors else 404 if page.past_end else 200
     params = {
         "q": filters.q, "cluster": filters.cluster, "type": filters.app_type,
-        "monitoring": _flag(filters.monitoring), "database": _flag(filters.has_database),
-        "drift": _flag(filters.limit_drift), "sort": sort, "dir": direction,
+        "monitoring": flag_param(filters.monitoring), "database": flag_param(filters.has_database),
+        "drift": flag_param(filters.limit_drift), "sort": sort, "dir": direction,
     }
     return render_page("apps/index.html", "results", page=page, filters=filters, options=options, sort=sort,
                        direction=direction, errors=reader.errors,
                        params={key: value for key, value in params.items() if value}), status
 
-
-def _flag(value: bool | None) -> str | None:
-    return None if value is None else "yes" if value else "no"
 
 
 @bp.get("/<int:app_id>")

@@ -61,3 +61,8 @@ class QueryReader:
             self.errors.append(f"Page must be a whole number from 1 to {MAX_PAGE:,}, not {value[:20]!r}.")
             return 1
         return int(value)
+
+
+def flag_param(value: bool | None) -> str | None:
+    """A yes/no filter written back into a query string (None when the filter is off)."""
+    return None if value is None else "yes" if value else "no"

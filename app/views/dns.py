@@ -1,0 +1,43 @@
+"""Cloudflare DNS: zones with their counts, and each zone's records with what they point at."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, request
+from flask_login import login_required
+
+from app.extensions import db
+from app.operations import dns_listing
+from app.views.htmx import render_page
+from app.views.query_reader import QueryReader
+
+bp = Blueprint("dns", __name__, url_prefix="/dns")
+
+# The record types Cloudflare serves; the filter accepts only these.
+RECORD_TYPES = ("A", "AAAA", "CAA", "CERT", "CNAME", "DNSKEY", "DS", "HTTPS", "LOC", "MX", "NAPTR", "NS", "PTR",
+                "SMIMEA", "SRV", "SSHFP", "SVCB", "TLSA", "TXT", "URI")
+
+
+@bp.get("/")
+@login_required
+def index():
+    reader = QueryReader(request.args)
+    page = dns_listing.list_zones(db.session, reader.page())
+    status = 400 if reader.errors else 404 if page.past_end else 200
+    return render_page("dns/index.html", "content", page=page, errors=reader.errors, params={}), status
+
+
+@bp.get("/zones/<int:zone_id>")
+@login_required
+def zone(zone_id: int):
+    dns_zone = dns_listing.zone_by_id(db.session, zone_id)
+    if dns_zone is None:
+        abort(404)
+    reader = QueryReader(request.args)
+    record_type = reader.optional_choice("type", RECORD_TYPES, label="record type")
+    filters = dns_listing.RecordFilters(q=reader.text("q", max_length=255), type=record_type,
+                                        dangling_only=reader.flag("dangling") is True)
+    page = dns_listing.list_zone_records(db.session, zone_id, filters, reader.page())
+    params = {"q": filters.q, "type": filters.type, "dangling": "yes" if filters.dangling_only else None}
+    status = 400 if reader.errors else 404 if page.past_end else 200
+    return render_page("dns/zone.html", "results", zone=dns_zone, page=page, filters=filters, errors=reader.errors,
+                       types=dns_listing.zone_record_types(db.session, zone_id),
+                       params={key: value for key, value in params.items() if value}), status

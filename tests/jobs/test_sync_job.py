@@ -1,0 +1,55 @@
+"""The sync job on a real worker, and `flask sync run` as an operator types it, both against the sandbox."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from redis import Redis
+from rq import Queue
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import App, SyncRun
+
+
+def panel_env(settings, sandbox, redis_url: str) -> dict[str, str]:
+    return {**os.environ, **sandbox.env(), "ADMIN_PANEL_INSTANCE_DIR": str(settings.instance_dir),
+            "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url, "SECRET_KEY": settings.secret_key}
+
+
+def test_sync_job_runs_on_a_real_worker_and_records_its_job_id(app, settings, sandbox):
+    redis_url = app.config["REDIS_URL"]
+    queue = Queue("sync", connection=Redis.from_url(redis_url))
+    queue.empty()
+    job = queue.enqueue("jobs.sync.sync_source", "deis", "eu-prod", "alice")
+    worker = subprocess.run(
+        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--worker-class", "jobs.worker.PanelWorker",
+         "-u", redis_url, "sync"],
+        env=panel_env(settings, sandbox, redis_url), capture_output=True, text=True, timeout=180,
+    )
+    assert worker.returncode == 0, worker.stderr
+    job.refresh()
+    assert job.is_finished, worker.stdout + worker.stderr
+    db.session.expire_all()
+    run = db.session.scalars(select(SyncRun)).one()
+    assert (run.source, run.scope, run.status, run.job_id, run.triggered_by) == (
+        "deis", "eu-prod", "succeeded", job.id, "alice")
+    assert run.progress == 100
+    assert db.session.scalar(select(App).where(App.name == "shop")) is not None
+
+
+def test_flask_sync_run_prints_counts_and_refuses_unknown_scopes(app, settings, sandbox):
+    env = panel_env(settings, sandbox, app.config["REDIS_URL"])
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "sync", "run", "--source", "cloudflare"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "cloudflare/all: created 21, updated 0, deleted 0, unchanged 0;" in done.stdout
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert "cloudflare/all: created 0, updated 0, deleted 0, unchanged 21;" in again.stdout
+
+    wrong = subprocess.run([*command[:-2], "--source", "deis", "--scope", "mars"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert wrong.returncode == 2
+    assert "deis has no scope 'mars'; known: eu-prod, us-prod, us-mon" in wrong.stderr
