@@ -152,6 +152,13 @@ class RecordSpec(_Strict):
         sources = [s for s in (self.content, self.instance, self.load_balancer) if s is not None]
         if len(sources) != 1:
             raise ValueError(f"record {self.name}: give exactly one of content, instance, load_balancer")
+        # Sandbox instances have IPv4 addresses only, and a load balancer is reached by its DNS name.
+        if self.instance is not None and self.type != "A":
+            raise ValueError(f"record {self.name}: a record pointing at an instance must be type A, not {self.type}")
+        if self.load_balancer is not None and self.type != "CNAME":
+            raise ValueError(
+                f"record {self.name}: a record pointing at a load balancer must be type CNAME, not {self.type}"
+            )
         return self
 
 
@@ -270,4 +277,9 @@ def parse(document: object, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(document)
     except ValidationError as error:
-        raise ScenarioError(f"{source}: {error}") from error
+        # One readable line per problem ("apps.3.cluster: ..."), without pydantic's URLs and input dumps.
+        problems = [
+            f"{'.'.join(str(part) for part in detail['loc']) or 'scenario'}: {detail['msg'].removeprefix('Value error, ')}"
+            for detail in error.errors(include_url=False)
+        ]
+        raise ScenarioError(f"{source}: {'; '.join(problems)}") from error

@@ -80,6 +80,9 @@ def main() -> None:
         else:
             log(f"user {ADMIN} exists already; its password was printed on the first run"
                 f" (`.venv/bin/flask --app wsgi users reset-password {ADMIN}` makes a new one)")
+        if sandbox is not None:
+            log("first synchronisation of the sandbox platform (later ones run every 10 minutes on the worker)")
+            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "sync", "run"], cwd=ROOT, env=env, check=False)
         log(f"the panel answers on http://127.0.0.1:{env['PORT']}  (Ctrl-C stops everything)")
         honcho = subprocess.Popen([str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start", "-p", env["PORT"]],
                                   cwd=ROOT, env=env)
