@@ -11,7 +11,6 @@ from flask_wtf.csrf import CSRFError
 from app.audit import request_id_var
 from app.config import Settings
 from app.extensions import csrf, db, limiter, login_manager, migrate
-from app.queues import redis_url_for
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -29,8 +28,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app = Flask(__name__, instance_path=str(settings.instance_dir), instance_relative_config=False)
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
     app.config.update(settings.flask_config())
-    app.config["REDIS_URL"] = redis_url_for(settings)
-    app.config["RATELIMIT_STORAGE_URI"] = _limiter_storage_uri(app.config["REDIS_URL"])
+    # Without REDIS_URL the embedded Redis starts on first use; rate-limit counters then stay in each process.
+    app.config["REDIS_URL"] = settings.redis_url
+    app.config["RATELIMIT_STORAGE_URI"] = _limiter_storage_uri(settings.redis_url) if settings.redis_url else "memory://"
     app.config["RATELIMIT_KEY_PREFIX"] = "admin-panel"
     app.config.update(overrides)
 

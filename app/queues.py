@@ -16,12 +16,20 @@ def redis_url_for(settings: Settings) -> str:
     return settings.redis_url or embedded_redis_url(settings.instance_dir / "redis")
 
 
+def redis_url() -> str:
+    """The current app's Redis URL (starting the embedded server on first use when none is configured)."""
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL"):
+        app.config["REDIS_URL"] = redis_url_for(app.config["SETTINGS"])
+    return app.config["REDIS_URL"]
+
+
 def redis_connection() -> Redis:
     """The app's Redis connection (one per app, created lazily)."""
     app = current_app._get_current_object()
     connection = app.extensions.get("redis")
     if connection is None:
-        connection = Redis.from_url(app.config["REDIS_URL"])
+        connection = Redis.from_url(redis_url())
         app.extensions["redis"] = connection
     return connection
 

@@ -23,7 +23,8 @@ from redis import Redis  # noqa: E402
 from app import create_app  # noqa: E402
 from app.clients import for_config  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.extensions import db  # noqa: E402
+from app.extensions import db
+from app.queues import redis_url  # noqa: E402
 from app.models import Base  # noqa: E402
 from app.sync import runner  # noqa: E402
 from app.sync.locks import redis_locks  # noqa: E402
@@ -54,7 +55,7 @@ def main() -> None:
             Base.metadata.drop_all(db.engine)
             Base.metadata.create_all(db.engine)
             clients = for_config(app.config)
-            locks = redis_locks(Redis.from_url(app.config["REDIS_URL"]))
+            locks = redis_locks(Redis.from_url(redis_url()))
             for label in ("first run (all new)", "second run (unchanged)"):
                 print(f"\n{label}")
                 total = time.perf_counter()

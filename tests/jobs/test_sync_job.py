@@ -10,23 +10,24 @@ from rq import Queue
 from sqlalchemy import select
 
 from app.extensions import db
+from app.queues import redis_url
 from app.models import App, SyncRun
 
 
-def panel_env(settings, sandbox, redis_url: str) -> dict[str, str]:
+def panel_env(settings, sandbox, url: str) -> dict[str, str]:
     return {**os.environ, **sandbox.env(), "ADMIN_PANEL_INSTANCE_DIR": str(settings.instance_dir),
-            "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url, "SECRET_KEY": settings.secret_key}
+            "DATABASE_URL": settings.database_url, "REDIS_URL": url, "SECRET_KEY": settings.secret_key}
 
 
 def test_sync_job_runs_on_a_real_worker_and_records_its_job_id(app, settings, sandbox):
-    redis_url = app.config["REDIS_URL"]
-    queue = Queue("sync", connection=Redis.from_url(redis_url))
+    url = redis_url()
+    queue = Queue("sync", connection=Redis.from_url(url))
     queue.empty()
     job = queue.enqueue("jobs.sync.sync_source", "deis", "eu-prod", "alice")
     worker = subprocess.run(
         [sys.executable, "-m", "rq.cli", "worker", "--burst", "--worker-class", "jobs.worker.PanelWorker",
-         "-u", redis_url, "sync"],
-        env=panel_env(settings, sandbox, redis_url), capture_output=True, text=True, timeout=180,
+         "-u", url, "sync"],
+        env=panel_env(settings, sandbox, url), capture_output=True, text=True, timeout=180,
     )
     assert worker.returncode == 0, worker.stderr
     job.refresh()
@@ -40,7 +41,7 @@ def test_sync_job_runs_on_a_real_worker_and_records_its_job_id(app, settings, sa
 
 
 def test_flask_sync_run_prints_counts_and_refuses_unknown_scopes(app, settings, sandbox):
-    env = panel_env(settings, sandbox, app.config["REDIS_URL"])
+    env = panel_env(settings, sandbox, redis_url())
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "sync", "run", "--source", "cloudflare"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

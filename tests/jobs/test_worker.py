@@ -11,6 +11,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from app.extensions import db
+from app.queues import redis_url
 from app.models import Alert, AuditEvent, Operation, utcnow
 from jobs.stuck_operations import check_stuck_operations
 
@@ -21,16 +22,16 @@ def test_worker_runs_stuck_operation_check_against_the_database(app, settings):
         Operation(kind="backup.capture", target="blog", state="running", created_at=utcnow() - timedelta(minutes=5)),
     ])
     db.session.commit()
-    redis_url = app.config["REDIS_URL"]
-    queue = Queue("default", connection=Redis.from_url(redis_url))
+    url = redis_url()
+    queue = Queue("default", connection=Redis.from_url(url))
     queue.empty()
     job = queue.enqueue(check_stuck_operations)
 
     env = {**os.environ, "ADMIN_PANEL_INSTANCE_DIR": str(settings.instance_dir),
-           "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url, "SECRET_KEY": settings.secret_key}
+           "DATABASE_URL": settings.database_url, "REDIS_URL": url, "SECRET_KEY": settings.secret_key}
     worker = subprocess.run(
         [sys.executable, "-m", "rq.cli", "worker", "--burst", "--worker-class", "jobs.worker.PanelWorker",
-         "-u", redis_url, "default"],
+         "-u", url, "default"],
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert worker.returncode == 0, worker.stderr

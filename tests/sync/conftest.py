@@ -8,6 +8,7 @@ from sqlalchemy import event
 from app.clients import PlatformClients
 from app.config import Settings
 from app.extensions import db
+from app.queues import redis_url
 from app.sync import runner
 from app.sync.locks import redis_locks
 
@@ -21,7 +22,7 @@ def clients(sandbox, settings) -> PlatformClients:
 
 @pytest.fixture
 def locks(app):
-    return redis_locks(Redis.from_url(app.config["REDIS_URL"]))
+    return redis_locks(Redis.from_url(redis_url()))
 
 
 @pytest.fixture
