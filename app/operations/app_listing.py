@@ -1,10 +1,10 @@
-"""The applications list: search, filters and sorting over every app, one page at a time, in a fixed number of queries."""
+"""The applications list: search, filters and sorting over every app, one page at a time, in fixed queries."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
+from sqlalchemy.orm import Session, aliased, contains_eager
 
 from app.models import App, Cluster, Database, Domain
 from app.operations.paging import Page, paginate
@@ -95,7 +95,9 @@ def list_apps(
         .outerjoin(Database, Database.app_id == App.id)
         .options(contains_eager(App.cluster).joinedload(Cluster.region))
     )
-    order = [column.desc() if direction == "desc" else column.asc() for column in SORTS[sort]]
+    primary, *tiebreaks = SORTS[sort]
+    # Only the chosen column flips; ties stay in ascending name order, which is what people scan for.
+    order = [primary.desc() if direction == "desc" else primary.asc(), *tiebreaks]
     rows = _filtered(rows, filters).order_by(*order, App.id)
     count = _filtered(select(App.id).join(App.cluster), filters)
     result = paginate(session, rows, page, per_page, count_query=count, scalars=False)

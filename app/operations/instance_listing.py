@@ -143,7 +143,9 @@ def list_instances(
         select(func.count(DnsRecord.id)).where(DnsRecord.instance_id == Instance.id).correlate(Instance)
         .scalar_subquery()
     )
-    order = [column.desc() if direction == "desc" else column.asc() for column in SORTS[sort]]
+    primary, *tiebreaks = SORTS[sort]
+    # Only the chosen column flips; ties stay in ascending name order, which is what people scan for.
+    order = [primary.desc() if direction == "desc" else primary.asc(), *tiebreaks]
     rows = _filtered(
         select(Instance, record_count).outerjoin(Instance.cluster).options(joinedload(Instance.cluster)), filters
     ).order_by(*order, Instance.id)

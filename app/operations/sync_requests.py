@@ -8,11 +8,8 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.models import Cluster, User
-from app.operations.sync_status import SYNC_SOURCES
+from app.operations.sync_status import SYNC_ALL_JOB, SYNC_SOURCE_JOB, SYNC_SOURCES
 
-# Enqueued by dotted name: jobs/sync.py is imported by the worker, never by the web process.
-SYNC_SOURCE_JOB = "jobs.sync.sync_source"
-SYNC_ALL_JOB = "jobs.sync.sync_all"
 SCOPED_SOURCE = "deis"  # only Deis runs are scoped from this page: one cluster at a time
 JOB_TIMEOUT = {SYNC_SOURCE_JOB: 600, SYNC_ALL_JOB: 900}  # seconds; a sync of everything fetches three sources
 

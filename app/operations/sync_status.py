@@ -16,6 +16,10 @@ from app.operations.paging import Page, paginate
 from app.redaction import MASK
 
 SYNC_SOURCES = ("deis", "aws", "cloudflare")
+SYNC_QUEUE = "sync"
+# The sync jobs, by dotted name: jobs/sync.py is imported by the worker, never by the web process.
+SYNC_SOURCE_JOB = "jobs.sync.sync_source"
+SYNC_ALL_JOB = "jobs.sync.sync_all"
 HISTORY_PER_PAGE = 50
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DONE_STATUSES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
@@ -34,6 +38,7 @@ class SyncJobProgress:
     error: str | None
     function: str | None
     runs: list[SyncRun] = field(default_factory=list)
+    target: str | None = None  # what the job syncs: "every source", "deis / prod-eu", "aws"
     enqueued_at: datetime | None = None
     ended_at: datetime | None = None
 
@@ -69,6 +74,15 @@ def _safe_error(text: str | None) -> str | None:
     return URL_PASSWORD.sub(rf"\g<1>{MASK}@", lines[-1].strip())[:ERROR_SHOWN] if lines else None
 
 
+def _job_target(job: Job) -> str | None:
+    if job.func_name == SYNC_ALL_JOB:
+        return "every source"
+    if job.func_name == SYNC_SOURCE_JOB and job.args:
+        source, scope = job.args[0], job.args[1] if len(job.args) > 1 else None
+        return f"{source} / {scope}" if scope else str(source or "every source")
+    return None
+
+
 def job_progress(session: Session, connection: Redis, job_id: str) -> SyncJobProgress | None:
     """Progress of RQ job `job_id` and its SyncRun rows; None when neither Redis nor the database knows it."""
     if not JOB_ID.match(job_id):
@@ -80,6 +94,8 @@ def job_progress(session: Session, connection: Redis, job_id: str) -> SyncJobPro
         job = Job.fetch(job_id, connection=connection)
     except NoSuchJobError:
         job = None
+    if job is not None and job.origin != SYNC_QUEUE:
+        job = None  # this page follows sync jobs only; other queues' jobs are none of its business
     if job is None:
         if not runs:
             return None
@@ -97,6 +113,7 @@ def job_progress(session: Session, connection: Redis, job_id: str) -> SyncJobPro
         error=error,
         function=job.func_name,
         runs=runs,
+        target=_job_target(job),
         enqueued_at=job.enqueued_at,
         ended_at=job.ended_at,
     )

@@ -1,7 +1,7 @@
 """Applications: the searchable, filterable list and one page per app with everything about it."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import login_required
 
 from app.extensions import db
@@ -17,6 +17,7 @@ bp = Blueprint("apps", __name__, url_prefix="/apps")
 @bp.get("/")
 @login_required
 def index():
+    """The applications list: search, filters and sort from the query string; htmx gets the results only."""
     reader = QueryReader(request.args)
     options = app_listing.app_filter_options(db.session)
     filters = app_listing.AppFilters(
@@ -34,17 +35,20 @@ def index():
     params = {
         "q": filters.q, "cluster": filters.cluster, "type": filters.app_type,
         "monitoring": flag_param(filters.monitoring), "database": flag_param(filters.has_database),
-        "drift": flag_param(filters.limit_drift), "sort": sort, "dir": direction,
+        "drift": flag_param(filters.limit_drift),
+        "sort": sort if sort != "name" else None, "dir": direction if direction != "asc" else None,
     }
-    return render_page("apps/index.html", "results", page=page, filters=filters, options=options, sort=sort,
-                       direction=direction, errors=reader.errors,
-                       params={key: value for key, value in params.items() if value}), status
+    params = {key: value for key, value in params.items() if value}
+    return render_page("apps/index.html", "results", push_url=url_for("apps.index", **params), page=page,
+                       filters=filters, options=options, sort=sort, direction=direction, errors=reader.errors,
+                       params=params), status
 
 
 
 @bp.get("/<int:app_id>")
 @login_required
 def show(app_id: int):
+    """Everything about one app."""
     overview = app_overview(db.session, app_id, utcnow())
     if overview is None:
         abort(404)

@@ -1,7 +1,7 @@
 """Cloudflare DNS: zones with their counts, and each zone's records with what they point at."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, request, url_for
 from flask_login import login_required
 
 from app.extensions import db
@@ -19,6 +19,7 @@ RECORD_TYPES = ("A", "AAAA", "CAA", "CERT", "CNAME", "DNSKEY", "DS", "HTTPS", "L
 @bp.get("/")
 @login_required
 def index():
+    """Every zone with its record and dangling-record counts."""
     reader = QueryReader(request.args)
     page = dns_listing.list_zones(db.session, reader.page())
     status = 400 if reader.errors else 404 if page.past_end else 200
@@ -28,6 +29,7 @@ def index():
 @bp.get("/zones/<int:zone_id>")
 @login_required
 def zone(zone_id: int):
+    """One zone's records, filtered by type, search and dangling; htmx gets the results only."""
     dns_zone = dns_listing.zone_by_id(db.session, zone_id)
     if dns_zone is None:
         abort(404)
@@ -37,7 +39,8 @@ def zone(zone_id: int):
                                         dangling_only=reader.flag("dangling") is True)
     page = dns_listing.list_zone_records(db.session, zone_id, filters, reader.page())
     params = {"q": filters.q, "type": filters.type, "dangling": "yes" if filters.dangling_only else None}
+    params = {key: value for key, value in params.items() if value}
     status = 400 if reader.errors else 404 if page.past_end else 200
-    return render_page("dns/zone.html", "results", zone=dns_zone, page=page, filters=filters, errors=reader.errors,
-                       types=dns_listing.zone_record_types(db.session, zone_id),
-                       params={key: value for key, value in params.items() if value}), status
+    return render_page("dns/zone.html", "results", push_url=url_for("dns.zone", zone_id=zone_id, **params),
+                       zone=dns_zone, page=page, filters=filters, errors=reader.errors, params=params,
+                       types=dns_listing.zone_record_types(db.session, zone_id)), status

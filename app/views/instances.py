@@ -1,7 +1,7 @@
 """AWS instances: the list (what runs where, what points at it, what AWS has scheduled) and one page per instance."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import login_required
 
 from app.extensions import db
@@ -16,6 +16,7 @@ bp = Blueprint("instances", __name__, url_prefix="/instances")
 @bp.get("/")
 @login_required
 def index():
+    """The instances list: filters, search and sort from the query string; htmx gets the results only."""
     reader = QueryReader(request.args)
     options = instance_listing.instance_filter_options(db.session)
     filters = instance_listing.InstanceFilters(
@@ -33,17 +34,20 @@ def index():
     params = {
         "q": filters.q, "region": filters.region, "role": filters.role, "cluster": filters.cluster,
         "state": filters.state, "dns": flag_param(filters.has_dns),
-        "maintenance": flag_param(filters.has_maintenance), "sort": sort, "dir": direction,
+        "maintenance": flag_param(filters.has_maintenance),
+        "sort": sort if sort != "name" else None, "dir": direction if direction != "asc" else None,
     }
+    params = {key: value for key, value in params.items() if value}
     status = 400 if reader.errors else 404 if page.past_end else 200
-    return render_page("instances/index.html", "results", page=page, filters=filters, options=options, sort=sort,
-                       direction=direction, errors=reader.errors, now=utcnow(),
-                       params={key: value for key, value in params.items() if value}), status
+    return render_page("instances/index.html", "results", push_url=url_for("instances.index", **params), page=page,
+                       filters=filters, options=options, sort=sort, direction=direction, errors=reader.errors,
+                       now=utcnow(), params=params), status
 
 
 @bp.get("/<int:instance_id>")
 @login_required
 def show(instance_id: int):
+    """Everything about one instance."""
     detail = instance_listing.instance_detail(db.session, instance_id)
     if detail is None:
         abort(404)

@@ -15,6 +15,7 @@ bp = Blueprint("search", __name__)
 @bp.get("/search")
 @login_required
 def index():
+    """Search results: grouped suggestions for htmx (as you type), the full page otherwise."""
     query = request.args.get("q", "")
     if is_htmx_partial():
         results = platform_search.search_platform(db.session, query, platform_search.SUGGESTED)

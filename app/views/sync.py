@@ -22,21 +22,25 @@ STOP_POLLING = 286  # htmx stops an `every 1s` trigger when it gets this status
 @bp.get("/")
 @login_required
 def index():
+    """The latest run of every source and scope, the history, and (for admins) the sync buttons."""
     reader = QueryReader(request.args)
     source = reader.optional_choice("source", sync_status.SYNC_SOURCES)
     history = sync_status.run_history(db.session, source, reader.page())
     clusters = list(db.session.scalars(select(Cluster.name).order_by(Cluster.name)))
     status = 400 if reader.errors else 404 if history.past_end else 200
-    return render_page("sync/index.html", "history", latest=sync_status.latest_runs(db.session), history=history,
-                       source=source, sources=sync_status.SYNC_SOURCES, clusters=clusters, errors=reader.errors,
-                       params={"source": source} if source else {}), status
+    params = {"source": source} if source else {}
+    return render_page("sync/index.html", "history", push_url=url_for("sync.index", **params),
+                       latest=sync_status.latest_runs(db.session), history=history, source=source,
+                       sources=sync_status.SYNC_SOURCES, clusters=clusters, errors=reader.errors,
+                       params=params), status
 
 
 @bp.post("/run")
 @admin_required
 def run():
+    """Enqueue a sync (admins); htmx gets the progress panel, a plain form post the job page."""
     try:
-        job = sync_requests.request_sync(db.session, queue("sync"), request.form.get("source"),
+        job = sync_requests.request_sync(db.session, queue(sync_status.SYNC_QUEUE), request.form.get("source"),
                                          request.form.get("scope"), current_user._get_current_object())
     except sync_requests.SyncRequestError as error:
         if is_htmx_partial():
@@ -52,6 +56,7 @@ def run():
 @bp.get("/jobs/<job_id>")
 @login_required
 def job(job_id: str):
+    """A sync job's progress; answers htmx with 286 once the job is over, which stops the polling."""
     progress = sync_status.job_progress(db.session, redis_connection(), job_id)
     if progress is None:
         abort(404)
