@@ -3,6 +3,8 @@ from logging.config import fileConfig
 
 from flask import current_app
 
+from app.models.base import trigram_available
+
 from alembic import context
 
 # this is the Alembic Config object, which provides
@@ -91,6 +93,19 @@ def run_migrations_online():
                 logger.info('No changes in schema detected.')
 
     conf_args = current_app.extensions['migrate'].configure_args
+
+    trigram: list[bool] = []
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        # pg_trgm search indexes exist only where the extension does (see app.models.base.trigram_index).
+        if type_ == "index" and name and name.endswith("_trgm"):
+            if not trigram:
+                with connectable.connect() as probe:
+                    trigram.append(trigram_available(probe))
+            return trigram[0]
+        return True
+
+    conf_args.setdefault("include_object", include_object)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

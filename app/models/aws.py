@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, utcnow
+from app.models.base import Base, trigram_index, utcnow
 from app.models.platform import Cluster
 
 INSTANCE_ROLES = ("deis", "postgres", "chef", "monitoring", "other")
@@ -14,6 +14,8 @@ INSTANCE_ROLES = ("deis", "postgres", "chef", "monitoring", "other")
 
 class Instance(Base):
     __tablename__ = "instances"
+    __table_args__ = tuple(trigram_index("instances", column)
+                           for column in ("name", "aws_id", "private_ip", "public_ip"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     aws_id: Mapped[str] = mapped_column(String(32), unique=True)

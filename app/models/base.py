@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
+from sqlalchemy import DDL, JSON, Connection, DateTime, Index, MetaData, TypeDecorator, event
 from sqlalchemy.orm import DeclarativeBase, registry
 
 # Stable constraint names so migrations are identical on SQLite (batch mode) and PostgreSQL.
@@ -47,3 +47,24 @@ class Base(DeclarativeBase):
         metadata=MetaData(naming_convention=NAMING_CONVENTION),
         type_annotation_map={datetime: UtcDateTime(), dict: JSON, list: JSON},
     )
+
+
+def trigram_available(connection: Connection) -> bool:
+    """Whether this database can have pg_trgm indexes (PostgreSQL with the extension shipped)."""
+    if connection.dialect.name != "postgresql":
+        return False
+    return connection.exec_driver_sql("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").scalar() == 1
+
+
+def _trigram_ddl(ddl, target, bind, **kwargs) -> bool:
+    return trigram_available(bind)
+
+
+def trigram_index(table: str, column: str) -> Index:
+    """A pg_trgm GIN index serving `ILIKE '%text%'` searches; only where pg_trgm exists (not SQLite)."""
+    return Index(f"ix_{table}_{column}_trgm", column, postgresql_using="gin",
+                 postgresql_ops={column: "gin_trgm_ops"}).ddl_if(callable_=_trigram_ddl)
+
+
+event.listen(Base.metadata, "before_create",
+             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(callable_=_trigram_ddl))

@@ -7,7 +7,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.aws import Instance, LoadBalancer
-from app.models.base import Base, utcnow
+from app.models.base import Base, trigram_index, utcnow
 from app.models.platform import App
 
 
@@ -24,7 +24,11 @@ class DnsZone(Base):
 
 class DnsRecord(Base):
     __tablename__ = "dns_records"
-    __table_args__ = (Index("ix_dns_records_zone_name", "zone_id", "name"),)
+    __table_args__ = (
+        Index("ix_dns_records_zone_name", "zone_id", "name"),
+        trigram_index("dns_records", "name"),
+        trigram_index("dns_records", "content"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     zone_id: Mapped[int] = mapped_column(ForeignKey("dns_zones.id", ondelete="CASCADE"), index=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, utcnow
+from app.models.base import Base, trigram_index, utcnow
 
 if TYPE_CHECKING:
     from app.models.databases import Database
@@ -48,6 +48,8 @@ class App(Base):
     __table_args__ = (
         UniqueConstraint("cluster_id", "name"),
         Index("ix_apps_cluster_type", "cluster_id", "app_type"),
+        trigram_index("apps", "name"),
+        trigram_index("apps", "owner"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,7 +98,7 @@ class Certificate(Base):
 
 class Domain(Base):
     __tablename__ = "domains"
-    __table_args__ = (UniqueConstraint("app_id", "name"),)
+    __table_args__ = (UniqueConstraint("app_id", "name"), trigram_index("domains", "name"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager
 
 from app.models import App, Cluster, Database, Domain
 from app.operations.paging import Page, paginate
+from app.operations.text_search import contains_text
 
 PER_PAGE = 100
 DIRECTIONS = ("asc", "desc")
@@ -58,10 +59,10 @@ class AppFilterOptions:
 
 def _filtered(query: Select, filters: AppFilters) -> Select:
     if filters.q:
-        matching_domains = select(Domain.app_id).where(Domain.name.icontains(filters.q, autoescape=True))
+        matching_domains = select(Domain.app_id).where(contains_text(Domain.name, filters.q))
         query = query.where(or_(
-            App.name.icontains(filters.q, autoescape=True),
-            App.owner.icontains(filters.q, autoescape=True),
+            contains_text(App.name, filters.q),
+            contains_text(App.owner, filters.q),
             App.id.in_(matching_domains),
         ))
     if filters.cluster is not None:

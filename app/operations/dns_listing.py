@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.models import DnsRecord, DnsZone
 from app.operations.paging import Page, paginate
+from app.operations.text_search import contains_text
 
 PER_PAGE = 100
 
@@ -51,8 +52,8 @@ def _filtered(query: Select, zone_id: int, filters: RecordFilters) -> Select:
     query = query.where(DnsRecord.zone_id == zone_id)
     if filters.q:
         query = query.where(or_(
-            DnsRecord.name.icontains(filters.q, autoescape=True),
-            DnsRecord.content.icontains(filters.q, autoescape=True),
+            contains_text(DnsRecord.name, filters.q),
+            contains_text(DnsRecord.content, filters.q),
         ))
     if filters.type is not None:
         query = query.where(DnsRecord.type == filters.type)

@@ -10,6 +10,7 @@ from app.models import (
     Cluster, Database, DnsRecord, Instance, LoadBalancer, LoadBalancerMember, MaintenanceEvent,
 )
 from app.operations.paging import Page, paginate
+from app.operations.text_search import contains_text
 
 PER_PAGE = 100
 DIRECTIONS = ("asc", "desc")
@@ -87,10 +88,10 @@ def _has_maintenance():
 def _filtered(query: Select, filters: InstanceFilters) -> Select:
     if filters.q:
         query = query.where(or_(
-            Instance.name.icontains(filters.q, autoescape=True),
-            Instance.aws_id.icontains(filters.q, autoescape=True),
-            Instance.private_ip.icontains(filters.q, autoescape=True),
-            Instance.public_ip.icontains(filters.q, autoescape=True),
+            contains_text(Instance.name, filters.q),
+            contains_text(Instance.aws_id, filters.q),
+            contains_text(Instance.private_ip, filters.q),
+            contains_text(Instance.public_ip, filters.q),
         ))
     if filters.region is not None:
         query = query.where(Instance.aws_region == filters.region)

@@ -7,6 +7,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import App, Cluster, DnsRecord, Domain, Instance
+from app.operations.text_search import contains_text
 
 MIN_LENGTH = 2  # one character matches half the platform: nobody reads that
 MAX_LENGTH = 100
@@ -72,7 +73,7 @@ def search_platform(session: Session, query: str, limit: int = SUGGESTED) -> Sea
         return SearchResults(query, [])
 
     def like(column):
-        return column.icontains(query, autoescape=True)
+        return contains_text(column, query)
 
     apps = (
         select(App.id, App.name, Cluster.name, App.owner).join(App.cluster).where(like(App.name))
