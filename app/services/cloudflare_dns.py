@@ -1,6 +1,6 @@
 """Cloudflare DNS through the official `cloudflare` SDK: zones and records, read and written.
 
-Every HTTP request first takes a slot from a `RequestBudget` (Cloudflare allows 1,200 requests per 5 minutes per
+Every call first takes a slot from a `RequestBudget` (Cloudflare allows 1,200 requests per 5 minutes per
 token; the budget is shared through Redis when several workers sync). A 429 is honoured: we wait `retry-after`
 when it is short enough and try that page again, else fail with a clear `CloudflareError`.
 """
@@ -86,12 +86,13 @@ class CloudflareDns:
                                          max_retries=max_retries, http_client=http_client)
 
     def _before_request(self, request: httpx.Request) -> None:
-        self.budget.take()
-        self.calls += 1
+        self.calls += 1  # every HTTP request, the SDK's own retries included
 
     def _call(self, call: str, action: Callable[[], T]) -> T:
-        """Run one SDK call, waiting out short 429s and turning SDK errors into CloudflareError."""
+        """Run one SDK call (one request) within the budget, waiting out short 429s; errors become CloudflareError."""
         for attempt in range(self.rate_limit_retries + 1):
+            # Taken here, not in the HTTP hook: the SDK would mistake an exception from its hook for a network error.
+            self.budget.take()
             try:
                 return action()
             except cloudflare.RateLimitError as error:
