@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from rq import Callback
+from rq.job import Job
 from sqlalchemy import update
 
 from dbapi import callbacks, runtime
 from dbapi.crypto import BackupIntegrityError
-from dbapi.models import Backup, Database, Operation, OperationState, db, utcnow
+from dbapi.models import Backup, BackupState, Database, Operation, OperationState, db, utcnow
 from dbapi.operations.errors import OperationFailed
 from dbapi.operations.views import backup_view, database_view
 from dbapi.pgtools import PgToolError
@@ -30,7 +32,27 @@ EXPECTED_FAILURES = (OperationFailed, PgToolError, StorageError, BackupIntegrity
 
 def enqueue(operation: Operation, job: Callable[[str], None]) -> None:
     """Queue `job(operation.id)` on the dbapi queue (the operation row must be committed)."""
-    runtime().queue.enqueue(job, operation.id, job_id=f"operation-{operation.id}", result_ttl=600)
+    runtime().queue.enqueue(job, operation.id, job_id=f"operation-{operation.id}", result_ttl=600,
+                            on_failure=Callback(abandoned))
+
+
+def abandoned(job: Job, connection: Any, exc_type: type, exc_value: BaseException, traceback: Any) -> None:
+    """RQ failure callback: the job died outside `run()` (its worker was killed, RQ found it abandoned).
+
+    Without this the operation would stay `running` forever and its caller would never hear back: fail it, fail
+    the backup it was writing, and call back saying why.
+    """
+    operation = db.session.get(Operation, job.args[0]) if job.args else None
+    if operation is None or operation.state in OperationState.FINISHED:
+        return
+    if operation.backup_id:
+        backup = db.session.get(Backup, operation.backup_id)
+        if backup is not None and backup.state in (BackupState.PENDING, BackupState.RUNNING):
+            backup.state = BackupState.FAILED
+    reason = exc_type.__name__ if exc_type else "unknown error"
+    log.warning("operation abandoned id=%s kind=%s (%s)", operation.id, operation.kind, reason)
+    finish(operation, OperationState.FAILED, resources=resource_payload(operation),
+           error=f"the worker running this operation stopped before it finished ({reason}); try again")
 
 
 def run(operation_id: str, work: Callable[[Operation], dict[str, Any]]) -> None:

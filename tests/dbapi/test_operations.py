@@ -282,3 +282,35 @@ def test_full_disk_fails_the_backup_clearly_and_leaves_no_object(
         json={"backup_id": backup["id"], "callback_url": callback_receiver.url},
     )
     assert refused.status_code == 409
+
+
+def test_an_operation_whose_worker_died_fails_and_calls_back(dbapi_app, dbapi_client, dbapi_worker,
+                                                             callback_receiver, dbapi_names):
+    """RQ calls a job's failure callback when it finds the job abandoned by a dead worker; simulated by calling it
+    the way RQ's registry cleanup does (killing a real worker mid-job would make the test slow and racy)."""
+    from rq.exceptions import AbandonedJobError
+    from rq.job import Job
+
+    from dbapi.models import Operation
+    from dbapi.operations import lifecycle
+
+    dbapi_worker.pause()
+    try:
+        body = {"name": dbapi_names("abandoned"), "server": "main", "callback_url": callback_receiver.url}
+        operation_id = dbapi_client.call("POST", "/databases", json=body).json()["operation"]["id"]
+        with dbapi_app.app_context():
+            job = Job.fetch(f"operation-{operation_id}", connection=runtime().redis)
+            assert job.failure_callback is lifecycle.abandoned
+            runtime().queue.remove(job)  # a worker took it...
+            operation = db.session.get(Operation, operation_id)
+            operation.state = "running"  # ...claimed it, and died
+            db.session.commit()
+            lifecycle.abandoned(job, runtime().redis, AbandonedJobError, AbandonedJobError(), None)
+            db.session.remove()
+    finally:
+        dbapi_worker.resume()
+    finished = dbapi_client.wait(operation_id)
+    assert finished["state"] == "failed"
+    assert finished["error"].startswith("the worker running this operation stopped before it finished")
+    [payload] = callback_receiver.delivered(operation_id)
+    assert payload["state"] == "failed" and "AbandonedJobError" in payload["error"]
