@@ -7,6 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.models import SyncRun, utcnow
@@ -68,6 +69,12 @@ def run_recorded(
         if not acquired:
             log.info("sync %s/%s skipped: another run of the same scope is in progress", source, scope)
             return None
+        # We hold the lock, so a run of this scope still marked running died with its process: say so.
+        session.execute(
+            update(SyncRun).where(SyncRun.source == source, SyncRun.scope == scope, SyncRun.status == "running")
+            .values(status="failed", finished_at=utcnow(), progress_message="interrupted",
+                    error="interrupted: the process running it stopped before it finished; nothing was deleted")
+        )
         run = SyncRun(source=source, scope=scope, status="running", job_id=job_id, triggered_by=triggered_by,
                       started_at=utcnow(), progress_message="fetching")
         session.add(run)

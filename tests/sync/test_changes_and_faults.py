@@ -124,3 +124,15 @@ def test_a_second_run_of_the_same_scope_skips_instead_of_interleaving(sandbox, s
     assert count(SyncRun) == 0 and count(App) == 0
     runs, _ = sync("deis", "eu-prod")
     assert len(runs) == 1
+
+
+def test_a_run_left_running_by_a_dead_process_is_marked_interrupted_by_the_next(sandbox, sync):
+    from app.models import utcnow
+
+    db.session.add(SyncRun(source="deis", scope="eu-prod", status="running", started_at=utcnow()))
+    db.session.commit()
+    runs, failures = sync("deis", "eu-prod")
+    assert failures == [] and runs[0].status == "succeeded"
+    db.session.expire_all()
+    dead = db.session.scalars(select(SyncRun).where(SyncRun.status == "failed")).one()
+    assert dead.error.startswith("interrupted: the process running it stopped") and dead.finished_at
