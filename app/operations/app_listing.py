@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session, aliased, contains_eager
 
-from app.models import App, Cluster, Database, Domain
+from app.models import App, Cluster, Database, Domain, LimitSet
 from app.operations.paging import Page, paginate
 from app.operations.text_search import contains_text
 
@@ -49,6 +49,7 @@ class AppRow:
     domain_count: int
     first_domain: str | None
     database_state: str | None
+    has_limit_set: bool = False
 
 
 @dataclass
@@ -89,9 +90,17 @@ def list_apps(
     if sort not in SORTS or direction not in DIRECTIONS:
         raise ValueError(f"unknown sort {sort!r} {direction!r}")
     domain_count = select(func.count(Domain.id)).where(Domain.app_id == App.id).correlate(App).scalar_subquery()
-    first_domain = select(func.min(Domain.name)).where(Domain.app_id == App.id).correlate(App).scalar_subquery()
+    # Prefer a real host name to the domain Deis creates from the app id itself.
+    first_domain = (
+        select(func.coalesce(func.min(case((Domain.name.contains("."), Domain.name))), func.min(Domain.name)))
+        .where(Domain.app_id == App.id).correlate(App).scalar_subquery()
+    )
+    has_limit_set = (
+        select(LimitSet.id).where(LimitSet.cluster_id == App.cluster_id, LimitSet.app_type == App.app_type)
+        .correlate(App).exists()
+    )
     rows = (
-        select(App, domain_count, first_domain, Database.state)
+        select(App, domain_count, first_domain, Database.state, has_limit_set)
         .join(App.cluster)
         .outerjoin(Database, Database.app_id == App.id)
         .options(contains_eager(App.cluster).joinedload(Cluster.region))
@@ -102,7 +111,8 @@ def list_apps(
     rows = _filtered(rows, filters).order_by(*order, App.id)
     count = _filtered(select(App.id).join(App.cluster), filters)
     result = paginate(session, rows, page, per_page, count_query=count, scalars=False)
-    result.items = [AppRow(app, domains or 0, first, state) for app, domains, first, state in result.items]
+    result.items = [AppRow(app, domains or 0, first, state, bool(limited))
+                    for app, domains, first, state, limited in result.items]
     return result
 
 

@@ -391,3 +391,19 @@ def test_home_page_links_drifting_apps_to_their_page(client, login_as, platform)
     html = client.get("/").get_data(as_text=True)
     drift = html[html.index('id="panel-limits"'):]
     assert f'<a href="/apps/{platform["shop"].id}">shop</a>' in drift
+
+
+def test_list_names_a_real_host_first_and_says_when_no_limit_set_applies(client, login_as, db_session):
+    login_as("viewer")
+    cluster = make.cluster(db_session, "prod-x", make.region(db_session, "x", "eu-west-1"))
+    with_set = make.app(db_session, "alpha", cluster, app_type="web")
+    make.domain(db_session, with_set, "alpha")  # the domain Deis makes from the app id
+    make.domain(db_session, with_set, "www.alpha.example")
+    make.app(db_session, "beta", cluster, app_type="worker")
+    make.limit_set(db_session, cluster, "web", memory={"web": "256M"})
+    db_session.commit()
+    html = client.get("/apps/").get_data(as_text=True)
+    alpha_row = html[html.index(">alpha</a>"):html.index(">beta</a>")]
+    beta_row = html[html.index(">beta</a>"):]
+    assert "www.alpha.example" in alpha_row and 'badge ok">match' in alpha_row
+    assert "no set" in beta_row and "match" not in beta_row.split("</tr>")[0]
