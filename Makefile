@@ -14,12 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# System tools the suite drives for real: Chromium (browser tests), monit (config check), PostgreSQL client
-# binaries (pg_dump/pg_restore). Installed with apt when missing and we are root; otherwise the affected tests say why.
+# System tools the suite drives for real: Chromium (browser tests) and the PostgreSQL client binaries
+# (pg_dump/pg_restore against the machine's server). Installed with apt when missing and we are root; otherwise the
+# browser tests are skipped with the reason, and dbapi tests use pgserver's own binaries.
 tools:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	command -v monit >/dev/null || missing="$$missing monit"; \
 	command -v pg_dump >/dev/null || missing="$$missing postgresql-client"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
