@@ -30,13 +30,6 @@ class PlatformClients:
                 return DeisClient(cluster_name, cluster["url"], cluster["token"])
         raise NotConfigured(f"cluster {cluster_name!r} is not in DEIS_CLUSTERS")
 
-    def deis_as(self, cluster_name: str, token: str) -> DeisClient:
-        """A client of that cluster's controller acting with someone else's token (a developer's)."""
-        for cluster in self.settings.deis_clusters:
-            if cluster.get("name") == cluster_name:
-                return DeisClient(cluster_name, cluster["url"], token, retries=1)
-        raise NotConfigured(f"cluster {cluster_name!r} is not in DEIS_CLUSTERS")
-
     def aws_regions(self) -> list[str]:
         regions = set(self.settings.aws_regions)
         regions.update(c["aws_region"] for c in self.settings.deis_clusters if c.get("aws_region"))

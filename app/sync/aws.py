@@ -70,15 +70,9 @@ def write(session: Session, region: str, instances: list[AwsInstance], balancers
                      member_rows, [LoadBalancerMember.load_balancer_id.in_(region_balancers)])
     counts += members.counts
 
+    # Members and events of vanished instances and balancers are in those scopes, so they are stale rows too.
     counts.deleted += sweep(session, LoadBalancerMember, members.stale_ids)
     counts.deleted += sweep(session, MaintenanceEvent, events.stale_ids)
-    if saved.stale_ids or lbs.stale_ids:
-        # Rows hanging on vanished instances / balancers go with them.
-        counts.deleted += sweep(session, LoadBalancerMember, list(session.scalars(select(LoadBalancerMember.id).where(
-            LoadBalancerMember.instance_id.in_(saved.stale_ids) | LoadBalancerMember.load_balancer_id.in_(
-                lbs.stale_ids)))))
-        counts.deleted += sweep(session, MaintenanceEvent, list(session.scalars(select(MaintenanceEvent.id).where(
-            MaintenanceEvent.instance_id.in_(saved.stale_ids)))))
     counts.deleted += sweep(session, LoadBalancer, lbs.stale_ids)
     counts.deleted += sweep(session, Instance, saved.stale_ids)
     return counts

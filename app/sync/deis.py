@@ -89,9 +89,8 @@ def write(session: Session, cluster: Cluster, fetched: list[FetchedApp], certifi
                      [Domain.app_id.in_(cluster_app_ids)])
     counts += domains.counts
     # Sweep only now that the fetch is known complete: domains first, then what they hang on.
+    # (domains of vanished apps are in the domain scope, so they are among its stale rows)
     counts.deleted += sweep(session, Domain, domains.stale_ids)
-    counts.deleted += sweep(session, Domain, list(session.scalars(select(Domain.id).where(
-        Domain.app_id.in_(apps.stale_ids))))) if apps.stale_ids else 0
     counts.deleted += sweep(session, App, apps.stale_ids)
     counts.deleted += sweep(session, Certificate, certs.stale_ids)
     return counts

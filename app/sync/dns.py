@@ -1,7 +1,6 @@
 """Cloudflare synchronizer: zones and their records (all zones, or one zone after a change the panel made)."""
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import DnsRecord, DnsZone, utcnow
@@ -48,11 +47,9 @@ def write(session: Session, scope: str, zones: list[CloudflareZone], records: di
     saved_records = upsert(session, DnsRecord, lambda row: row["cf_id"], record_rows,
                            [DnsRecord.zone_id.in_(zone_ids + saved_zones.stale_ids)], insert_only={"synced_at": now})
     counts += saved_records.counts
+    # Records of vanished zones are in the record scope above, so they are among its stale rows.
     counts.deleted += sweep(session, DnsRecord, saved_records.stale_ids)
-    if saved_zones.stale_ids:
-        counts.deleted += sweep(session, DnsRecord, list(session.scalars(
-            select(DnsRecord.id).where(DnsRecord.zone_id.in_(saved_zones.stale_ids)))))
-        counts.deleted += sweep(session, DnsZone, saved_zones.stale_ids)
+    counts.deleted += sweep(session, DnsZone, saved_zones.stale_ids)
     return counts
 
 

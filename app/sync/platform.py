@@ -1,7 +1,6 @@
 """Regions and clusters come from configuration (DEIS_CLUSTERS): make their rows match it."""
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Cluster, Region
@@ -47,6 +46,3 @@ def ensure_clusters(session: Session, cluster_configs: list[dict]) -> Counts:
     upsert(session, Cluster, lambda row: row["name"], monitored, [])  # a detail of the rows counted above
     return counts
 
-
-def cluster_by_name(session: Session, name: str) -> Cluster | None:
-    return session.scalar(select(Cluster).where(Cluster.name == name))
