@@ -2,8 +2,11 @@
 
 `FaultInjector` wraps a simulator's WSGI app. It answers `GET/POST/DELETE /__sandbox/faults` itself and passes every
 other request through after applying the configured faults: added latency (fixed + jitter), random error statuses in
-the simulated service's own error shape, TCP connection resets, 429 storms, slow pages and a "let N requests pass
-first" switch so a test can make a source fail in the middle of a pagination. Everything is off by default.
+the simulated service's own error shape, TCP connection resets, 429 storms, slow pages, a "let N requests pass
+first" switch so a test can make a source fail in the middle of a pagination, "apply then fail" (the request is
+handled and its effect kept, then the client gets a 5xx or a reset instead of the answer: the lost-answer case every
+write path must survive) and churn (the simulator's state changes while a client reads it, at a rate per second,
+through a callback the simulator supplies). Everything is off by default.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ ADMIN_PATH = "/__sandbox/faults"
 
 # (body, content type) in the simulated service's own error shape for a given HTTP status.
 ErrorBody = Callable[[int], tuple[bytes, str]]
+# One random change of the simulator's state (create or delete something), drawn with the injector's Random.
+Churn = Callable[[random.Random], None]
+WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -48,6 +54,10 @@ class FaultSettings(BaseModel):
     storm_429_seconds: float = Field(default=0.0, ge=0.0, le=86_400.0)
     slow_page_ms: int = Field(default=0, ge=0, le=600_000)
     after_requests: int = Field(default=0, ge=0)
+    apply_then_fail_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    apply_then_fail_methods: list[str] = Field(default_factory=lambda: list(WRITE_METHODS), min_length=1)
+    apply_then_fail_reset: bool = False  # True: the lost answer is a connection reset instead of an error status
+    churn_per_second: float = Field(default=0.0, ge=0.0, le=10_000.0)
     path_contains: str | None = None
     seed: int | None = None
 
@@ -59,12 +69,27 @@ class FaultSettings(BaseModel):
                 raise ValueError(f"error status {status} is not an HTTP error status (400..599)")
         return value
 
+    @field_validator("apply_then_fail_methods")
+    @classmethod
+    def _http_methods(cls, value: list[str]) -> list[str]:
+        methods = [method.upper() for method in value]
+        for method in methods:
+            if method not in {"GET", "HEAD", *WRITE_METHODS}:
+                raise ValueError(f"{method!r} is not an HTTP method this switch applies to")
+        return methods
+
 
 class FaultInjector:
     """WSGI middleware that applies `FaultSettings` to every request except its own admin endpoint."""
 
-    def __init__(self, wsgi_app: WSGIApp, name: str, error_body: ErrorBody | None = None) -> None:
+    def __init__(
+        self, wsgi_app: WSGIApp, name: str, error_body: ErrorBody | None = None, churn: Churn | None = None
+    ) -> None:
         self.wsgi_app = wsgi_app
+        self._churn = churn
+        self._churn_due = 0.0
+        self._churn_clock = time.monotonic()
+        self.churned = 0
         self.name = name
         self._error_body = error_body or _plain_error_body
         self._lock = threading.Lock()
@@ -96,6 +121,7 @@ class FaultInjector:
         self._configured_at = time.monotonic()
         self._matching_requests = 0
         self._random = random.Random(settings.seed)
+        self._churn_due, self._churn_clock = 0.0, self._configured_at
 
     def state(self) -> dict[str, Any]:
         """The admin endpoint's view: settings plus counters a test may want to check."""
@@ -106,6 +132,7 @@ class FaultInjector:
                 "settings": self.settings.model_dump(),
                 "requests_since_configured": self._matching_requests,
                 "storm_seconds_left": round(max(storm_left, 0.0), 3),
+                "churned": self.churned,
             }
 
     # -- WSGI ----------------------------------------------------------------------------------------------------
@@ -113,6 +140,7 @@ class FaultInjector:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if path.rstrip("/") == ADMIN_PATH:
             return self._admin(environ, start_response)
+        self._apply_churn()
         decision = self._decide(environ, path)
         if decision.delay_seconds > 0:
             time.sleep(decision.delay_seconds)
@@ -122,7 +150,42 @@ class FaultInjector:
             _reset_connection(environ)
         if decision.error_status is not None:
             return self._respond_error(start_response, decision.error_status, {})
+        if decision.apply_then_fail:
+            return self._apply_then_fail(environ, start_response, decision)
         return self.wsgi_app(environ, start_response)
+
+    def _apply_churn(self) -> None:
+        """Make the changes due since the last request (rate x elapsed time): churn happens between requests."""
+        if self._churn is None:
+            return
+        with self._lock:
+            rate = self.settings.churn_per_second
+            now = time.monotonic()
+            if rate <= 0:
+                self._churn_clock = now
+                return
+            self._churn_due += rate * (now - self._churn_clock)
+            self._churn_clock = now
+            changes = int(self._churn_due)
+            self._churn_due -= changes
+            for _ in range(changes):
+                self._churn(self._random)
+                self.churned += 1
+
+    def _apply_then_fail(self, environ: dict[str, Any], start_response: StartResponse,
+                         decision: _Decision) -> Iterable[bytes]:
+        """Handle the request for real (its effect stays), throw the answer away, and fail instead."""
+        body = self.wsgi_app(environ, lambda status, headers, exc_info=None: (lambda data: None))
+        try:
+            for _ in body:
+                pass
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+        if self.settings.apply_then_fail_reset:
+            _reset_connection(environ)
+        return self._respond_error(start_response, decision.apply_then_fail, {})
 
     def _decide(self, environ: dict[str, Any], path: str) -> _Decision:
         """Draw every random choice for one request under the lock, so a seed gives a repeatable sequence."""
@@ -149,6 +212,12 @@ class FaultInjector:
                 return decision
             if settings.error_rate and self._random.random() < settings.error_rate:
                 decision.error_status = self._random.choice(settings.error_statuses)
+                return decision
+            method = environ.get("REQUEST_METHOD", "GET").upper()
+            if (settings.apply_then_fail_rate and method in settings.apply_then_fail_methods
+                    and self._random.random() < settings.apply_then_fail_rate):
+                decision.apply_then_fail = self._random.choice([s for s in settings.error_statuses if s >= 500]
+                                                               or [502])
         return decision
 
     def _respond_error(self, start_response: StartResponse, status: int, headers: dict[str, str]) -> list[bytes]:
@@ -188,13 +257,14 @@ class FaultInjector:
 class _Decision:
     """What the injector decided to do with one request."""
 
-    __slots__ = ("delay_seconds", "error_status", "reset", "storm_retry_after")
+    __slots__ = ("apply_then_fail", "delay_seconds", "error_status", "reset", "storm_retry_after")
 
     def __init__(self) -> None:
         self.delay_seconds = 0.0
         self.storm_retry_after: int | None = None
         self.reset = False
         self.error_status: int | None = None
+        self.apply_then_fail: int | None = None  # the 5xx to answer after applying the request
 
 
 def _asks_for_later_page(query_string: str) -> bool:

@@ -5,6 +5,8 @@ Latency is shown the way a client meets it (a request with a shorter timeout tim
 
 from __future__ import annotations
 
+import json
+import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -17,6 +19,7 @@ from pydantic import ValidationError
 
 from sandbox.cloudflare import CloudflareSimulator, zone_id
 from sandbox.faults import ADMIN_PATH, FaultInjector, FaultSettings
+from tests.sandbox.conftest import serve_wsgi
 
 Http = Callable[..., requests.Response]
 COM = zone_id("example.com")
@@ -259,3 +262,66 @@ def test_path_filter_spares_other_paths(faults_server: str, faults_injector: Fau
 
     assert statuses(faults_server, 2, path="/fine") == [200, 200]
     assert statuses(faults_server, 2, path="/broken/thing") != [200, 200]
+
+
+# -- apply then fail, and churn ---------------------------------------------------------------------------------------
+class _Ledger:
+    """A stand-in service that remembers every write it applied, so a test sees the effect behind a lost answer."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
+        if environ["REQUEST_METHOD"] != "GET":
+            self.writes.append(environ["PATH_INFO"])
+        body = json.dumps({"writes": self.writes}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def test_apply_then_fail_keeps_the_write_and_loses_the_answer() -> None:
+    ledger = _Ledger()
+    injector = FaultInjector(ledger, "ledger")
+    injector.configure(apply_then_fail_rate=1.0, error_statuses=[503])
+    with serve_wsgi(injector) as base_url:
+        lost = requests.post(f"{base_url}/records", timeout=10)
+        read = requests.get(f"{base_url}/records", timeout=10)  # reads pass: only writes lose their answer
+
+    assert lost.status_code == 503
+    assert ledger.writes == ["/records"]
+    assert read.status_code == 200 and read.json() == {"writes": ["/records"]}
+
+
+def test_apply_then_fail_can_lose_the_answer_as_a_reset() -> None:
+    ledger = _Ledger()
+    injector = FaultInjector(ledger, "ledger")
+    injector.configure(apply_then_fail_rate=1.0, apply_then_fail_reset=True)
+    with serve_wsgi(injector) as base_url:
+        with pytest.raises(requests.ConnectionError):
+            requests.patch(f"{base_url}/records/1", timeout=10)
+        assert requests.get(f"{base_url}/records", timeout=10).status_code == 200
+
+    assert ledger.writes == ["/records/1"]
+
+
+def test_apply_then_fail_is_validated_and_switched_over_http(faults_server: str) -> None:
+    refused = admin(faults_server, "POST", json={"apply_then_fail_methods": ["BREW"]})
+    accepted = admin(faults_server, "POST", json={"apply_then_fail_rate": 0.5, "apply_then_fail_methods": ["put"]})
+
+    assert refused.status_code == 422 and "BREW" in refused.text
+    assert accepted.json()["settings"]["apply_then_fail_methods"] == ["PUT"]
+
+
+def test_churn_changes_state_between_requests_at_the_configured_rate() -> None:
+    changes: list[float] = []
+    injector = FaultInjector(_Ledger(), "ledger", churn=lambda rng: changes.append(rng.random()))
+    with serve_wsgi(injector) as base_url:
+        requests.get(f"{base_url}/x", timeout=10)
+        assert changes == []  # off by default
+        injector.configure(churn_per_second=10_000, seed=3)
+        threading.Event().wait(0.05)
+        requests.get(f"{base_url}/x", timeout=10)
+        state = admin(base_url, "GET").json()
+
+    assert len(changes) >= 100  # at least 0.05 s x 10,000/s, drawn between two requests
+    assert state["churned"] == len(changes)
