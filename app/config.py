@@ -26,6 +26,13 @@ def _number(env: dict[str, str], key: str, default: str, kind: type = int):
         raise ConfigError(f"{key} must be a number, not {raw!r}") from error
 
 
+def _fraction(env: dict[str, str], key: str, default: str) -> float:
+    value = _number(env, key, default, float)
+    if not 0 < value <= 1:  # also refuses NaN: no comparison holds for it
+        raise ConfigError(f"{key} must be a fraction above 0 and at most 1 (0.2 is 20%), not {env.get(key)!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the panel reads from its environment."""
@@ -47,6 +54,7 @@ class Settings:
     cloudflare_rate_limit: int = 1200
     cloudflare_rate_window: int = 300
     cloudflare_max_wait: float = 60.0
+    sync_max_delete_fraction: float = 0.2  # a run deleting more of a scope (and more than 5) waits for confirmation
 
     @property
     def production(self) -> bool:
@@ -86,6 +94,7 @@ class Settings:
             cloudflare_rate_limit=_number(env, "CLOUDFLARE_RATE_LIMIT", "1200"),
             cloudflare_rate_window=_number(env, "CLOUDFLARE_RATE_WINDOW_SECONDS", "300"),
             cloudflare_max_wait=_number(env, "CLOUDFLARE_MAX_WAIT_SECONDS", "60", float),
+            sync_max_delete_fraction=_fraction(env, "SYNC_MAX_DELETE_FRACTION", "0.2"),
         )
         settings.check()
         return settings

@@ -92,13 +92,16 @@ class ChangeSetItem(Base):
 
 
 class SyncRun(Base):
+    """One synchronisation of one (source, scope): running, succeeded, failed, or needs_confirmation (the
+    mass-deletion guard held back the deletions in `pending_deletions` until an admin confirms them)."""
+
     __tablename__ = "sync_runs"
     __table_args__ = (Index("ix_sync_runs_source_scope_started", "source", "scope", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(16))  # deis | aws | cloudflare
     scope: Mapped[str] = mapped_column(String(64), default="all")
-    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    status: Mapped[str] = mapped_column(String(32), default="running", index=True)
     triggered_by: Mapped[str | None] = mapped_column(String(128))
     job_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the RQ job that ran it, for live progress
     progress: Mapped[int] = mapped_column(default=0)  # percent
@@ -111,3 +114,5 @@ class SyncRun(Base):
     unchanged: Mapped[int] = mapped_column(default=0)
     api_calls: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # What the mass-deletion guard held back, per kind: {"apps": {"would_delete": 6, "of": 10}}.
+    pending_deletions: Mapped[dict | None]

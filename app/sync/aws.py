@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from app.models import Cluster, Instance, LoadBalancer, LoadBalancerMember, MaintenanceEvent, utcnow
 from app.models.aws import INSTANCE_ROLES
 from app.services.aws import AwsInstance, AwsLoadBalancer, AwsRegion
+from app.sync.deletion_guard import DeletionGuard
 from app.sync.runs import Outcome, Progress
 from app.sync.upsert import Counts, sweep, upsert
 
@@ -21,8 +22,10 @@ def fetch(client: AwsRegion, progress: Progress) -> tuple[list[AwsInstance], lis
     return instances, balancers
 
 
-def write(session: Session, region: str, instances: list[AwsInstance], balancers: list[AwsLoadBalancer]) -> Counts:
-    """Make the region's rows match what AWS reported, then sweep what vanished."""
+def write(session: Session, region: str, instances: list[AwsInstance], balancers: list[AwsLoadBalancer],
+          guard: DeletionGuard) -> Counts:
+    """Make the region's rows match what AWS reported, then sweep what vanished unless the guard holds back a
+    mass deletion of instances (then nothing at all is swept)."""
     now = utcnow()
     clusters = {name: cluster_id for name, cluster_id in session.execute(select(Cluster.name, Cluster.id))}
     instance_rows = []
@@ -71,13 +74,14 @@ def write(session: Session, region: str, instances: list[AwsInstance], balancers
     counts += members.counts
 
     # Members and events of vanished instances and balancers are in those scopes, so they are stale rows too.
-    counts.deleted += sweep(session, LoadBalancerMember, members.stale_ids)
-    counts.deleted += sweep(session, MaintenanceEvent, events.stale_ids)
-    counts.deleted += sweep(session, LoadBalancer, lbs.stale_ids)
-    counts.deleted += sweep(session, Instance, saved.stale_ids)
+    if guard.permits("instances", len(saved.stale_ids), saved.existing):
+        counts.deleted += sweep(session, LoadBalancerMember, members.stale_ids)
+        counts.deleted += sweep(session, MaintenanceEvent, events.stale_ids)
+        counts.deleted += sweep(session, LoadBalancer, lbs.stale_ids)
+        counts.deleted += sweep(session, Instance, saved.stale_ids)
     return counts
 
 
-def synchronize(session: Session, client: AwsRegion, progress: Progress) -> Outcome:
+def synchronize(session: Session, client: AwsRegion, progress: Progress, guard: DeletionGuard) -> Outcome:
     instances, balancers = fetch(client, progress)
-    return Outcome(counts=write(session, client.region, instances, balancers), api_calls=client.calls)
+    return Outcome(counts=write(session, client.region, instances, balancers, guard), api_calls=client.calls)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import App, Certificate, Cluster, Domain, LimitSet, utcnow
 from app.services.deis import DeisApp, DeisCertificate, DeisClient, DeisConfig, DeisSettings
+from app.sync.deletion_guard import DeletionGuard
 from app.sync.runs import Outcome, Progress
 from app.sync.upsert import Counts, sweep, upsert
 
@@ -51,8 +52,10 @@ def drifts(memory: dict, cpu: dict, limit_set: LimitSet | None) -> bool:
     )
 
 
-def write(session: Session, cluster: Cluster, fetched: list[FetchedApp], certificates: list[DeisCertificate]) -> Counts:
-    """Make the cluster's rows match the fetched picture (writing only differences), then sweep what vanished."""
+def write(session: Session, cluster: Cluster, fetched: list[FetchedApp], certificates: list[DeisCertificate],
+          guard: DeletionGuard) -> Counts:
+    """Make the cluster's rows match the fetched picture (writing only differences), then sweep what vanished
+    unless the guard holds back a mass deletion of apps (then nothing at all is swept)."""
     now = utcnow()
     limit_sets = {ls.app_type: ls for ls in session.scalars(select(LimitSet).where(LimitSet.cluster_id == cluster.id))}
     app_rows = []
@@ -90,14 +93,16 @@ def write(session: Session, cluster: Cluster, fetched: list[FetchedApp], certifi
     counts += domains.counts
     # Sweep only now that the fetch is known complete: domains first, then what they hang on.
     # (domains of vanished apps are in the domain scope, so they are among its stale rows)
-    counts.deleted += sweep(session, Domain, domains.stale_ids)
-    counts.deleted += sweep(session, App, apps.stale_ids)
-    counts.deleted += sweep(session, Certificate, certs.stale_ids)
+    if guard.permits("apps", len(apps.stale_ids), apps.existing):
+        counts.deleted += sweep(session, Domain, domains.stale_ids)
+        counts.deleted += sweep(session, App, apps.stale_ids)
+        counts.deleted += sweep(session, Certificate, certs.stale_ids)
     return counts
 
 
-def synchronize(session: Session, client: DeisClient, cluster: Cluster, progress: Progress) -> Outcome:
+def synchronize(session: Session, client: DeisClient, cluster: Cluster, progress: Progress,
+                guard: DeletionGuard) -> Outcome:
     """Fetch the whole cluster, then write; raises (writing nothing) when the fetch is incomplete."""
     fetched, certificates = fetch(client, progress)
-    counts = write(session, cluster, fetched, certificates)
+    counts = write(session, cluster, fetched, certificates, guard)
     return Outcome(counts=counts, api_calls=client.calls)

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from app.models import DnsRecord, DnsZone, utcnow
 from app.services.cloudflare_dns import CloudflareDns, CloudflareRecord, CloudflareZone
+from app.sync.deletion_guard import DeletionGuard
 from app.sync.runs import Outcome, Progress
 from app.sync.upsert import Counts, sweep, upsert
 
@@ -30,7 +31,8 @@ def fetch(client: CloudflareDns, scope: str, progress: Progress) -> tuple[list[C
     return zones, records
 
 
-def write(session: Session, scope: str, zones: list[CloudflareZone], records: dict[str, list[CloudflareRecord]]) -> Counts:
+def write(session: Session, scope: str, zones: list[CloudflareZone], records: dict[str, list[CloudflareRecord]],
+          guard: DeletionGuard) -> Counts:
     now = utcnow()
     zone_rows = [{"cf_id": zone.cf_id, "name": zone.name} for zone in zones]
     zone_scope = [] if scope == ALL else [DnsZone.name == scope]
@@ -48,11 +50,13 @@ def write(session: Session, scope: str, zones: list[CloudflareZone], records: di
                            [DnsRecord.zone_id.in_(zone_ids + saved_zones.stale_ids)], insert_only={"synced_at": now})
     counts += saved_records.counts
     # Records of vanished zones are in the record scope above, so they are among its stale rows.
-    counts.deleted += sweep(session, DnsRecord, saved_records.stale_ids)
-    counts.deleted += sweep(session, DnsZone, saved_zones.stale_ids)
+    if guard.permits("records", len(saved_records.stale_ids), saved_records.existing):
+        counts.deleted += sweep(session, DnsRecord, saved_records.stale_ids)
+        counts.deleted += sweep(session, DnsZone, saved_zones.stale_ids)
     return counts
 
 
-def synchronize(session: Session, client: CloudflareDns, scope: str, progress: Progress) -> Outcome:
+def synchronize(session: Session, client: CloudflareDns, scope: str, progress: Progress,
+                guard: DeletionGuard) -> Outcome:
     zones, records = fetch(client, scope, progress)
-    return Outcome(counts=write(session, scope, zones, records), api_calls=client.calls)
+    return Outcome(counts=write(session, scope, zones, records, guard), api_calls=client.calls)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from app.sync import aws as aws_sync
 from app.sync import deis as deis_sync
 from app.sync import dns as dns_sync
 from app.sync import relations
+from app.sync.deletion_guard import DeletionGuard
 from app.sync.platform import ensure_clusters
 from app.sync.runs import LockFactory, Outcome, Progress, SyncFailed, run_recorded
 
@@ -64,21 +65,28 @@ def run_one(
     job_id: str | None = None,
     triggered_by: str | None = None,
     listeners: list[Callable[[int, str], None]] | None = None,
+    allow_mass_delete: bool = False,
+    allow_up_to: int | None = None,
 ) -> SyncRun | None:
-    """Run one recorded sync and rebuild relations; raises SyncFailed (after recording it) when it fails."""
+    """Run one recorded sync and rebuild relations; raises SyncFailed (after recording it) when it fails.
+
+    A run that would delete a large part of the scope deletes nothing and ends `needs_confirmation`, unless
+    `allow_mass_delete` (then at most `allow_up_to` deletions when given: the number an admin confirmed).
+    """
 
     def body(progress: Progress) -> Outcome:
+        guard = DeletionGuard(clients.settings.sync_max_delete_fraction, allow_mass_delete, allow_up_to)
         if request.source == "deis":
             ensure_clusters(session, clients.cluster_configs())
             cluster = session.scalar(select(Cluster).where(Cluster.name == request.scope))
-            outcome = deis_sync.synchronize(session, clients.deis(request.scope), cluster, progress)
+            outcome = deis_sync.synchronize(session, clients.deis(request.scope), cluster, progress, guard)
         elif request.source == "aws":
             ensure_clusters(session, clients.cluster_configs())
-            outcome = aws_sync.synchronize(session, clients.aws(request.scope), progress)
+            outcome = aws_sync.synchronize(session, clients.aws(request.scope), progress, guard)
         else:
-            outcome = dns_sync.synchronize(session, clients.cloudflare(), request.scope, progress)
+            outcome = dns_sync.synchronize(session, clients.cloudflare(), request.scope, progress, guard)
         relations.rebuild(session)
-        return outcome
+        return replace(outcome, pending_deletions=guard.pending)
 
     return run_recorded(session, source=request.source, scope=request.scope, lock=lock, body=body, job_id=job_id,
                         triggered_by=triggered_by, listeners=listeners)

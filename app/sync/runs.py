@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.models import SyncRun, utcnow
+from app.sync.deletion_guard import NEEDS_CONFIRMATION, PendingDeletions, waiting_message
 from app.sync.upsert import Counts
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class Progress:
 class Outcome:
     counts: Counts
     api_calls: int
+    # Deletions the mass-deletion guard held back (none were made): the run then waits for a confirmation.
+    pending_deletions: PendingDeletions = field(default_factory=dict)
 
 
 def run_recorded(
@@ -92,8 +95,13 @@ def run_recorded(
         counts = outcome.counts
         run.created, run.updated, run.deleted, run.unchanged = (counts.created, counts.updated, counts.deleted,
                                                                 counts.unchanged)
-        run.api_calls, run.status, run.finished_at = outcome.api_calls, "succeeded", utcnow()
-        run.progress, run.progress_message = 100, "done"
+        run.api_calls, run.finished_at, run.progress = outcome.api_calls, utcnow(), 100
+        if outcome.pending_deletions:
+            run.status, run.pending_deletions = NEEDS_CONFIRMATION, outcome.pending_deletions
+            run.progress_message = waiting_message(outcome.pending_deletions)[:255]
+            log.warning("sync %s/%s %s", source, scope, run.progress_message)
+        else:
+            run.status, run.progress_message = "succeeded", "done"
         session.commit()
         return run
 

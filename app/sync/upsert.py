@@ -35,6 +35,7 @@ class UpsertResult:
     counts: Counts
     ids: dict[Hashable, int]  # key -> primary key of every row now matching the source
     stale_ids: list[int]  # rows in scope that the source no longer has
+    existing: int = 0  # rows the scope had before: what the mass-deletion guard measures stale rows against
 
 
 def upsert(
@@ -84,7 +85,7 @@ def upsert(
         session.execute(update(model), updates[start:start + CHUNK])
     counts.created, counts.updated = len(inserts), len(updates)
     stale = [row_id for row_key, (row_id, _) in existing.items() if row_key not in desired_by_key]
-    return UpsertResult(counts=counts, ids=ids, stale_ids=stale)
+    return UpsertResult(counts=counts, ids=ids, stale_ids=stale, existing=len(existing))
 
 
 def sweep(session: Session, model: type, ids: Sequence[int]) -> int:
