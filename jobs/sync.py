@@ -16,13 +16,19 @@ def _job_id() -> str | None:
     return job.id if job else None
 
 
-def sync_source(source: str | None = None, scope: str | None = None, actor: str | None = None) -> list[str]:
-    """Sync one source (all its scopes when scope is None); returns the failures, if any."""
+def sync_source(source: str | None = None, scope: str | None = None, actor: str | None = None,
+                allow_mass_delete: bool = False, allow_up_to: int | None = None) -> list[str]:
+    """Sync one source (all its scopes when scope is None); returns the failures, if any.
+
+    `allow_mass_delete` (an admin's confirmation) applies deletions the guard would hold back, at most
+    `allow_up_to` of them when given.
+    """
     app = panel()
     clients = for_config(app.config)
     requests = runner.plan(clients, source, scope)
     _, failures = runner.run_many(db.session, clients, redis_locks(redis_connection()), requests,
-                                  job_id=_job_id(), triggered_by=actor or "cron")
+                                  job_id=_job_id(), triggered_by=actor or "cron",
+                                  allow_mass_delete=allow_mass_delete, allow_up_to=allow_up_to)
     if failures:
         raise RuntimeError("; ".join(failures))  # marks the job failed; each run already records its reason
     return failures

@@ -20,7 +20,9 @@ sync_cli = AppGroup("sync", help="Synchronise Deis, AWS and Cloudflare into the 
 @click.option("--scope", default=None, help="Only this cluster (deis), region (aws) or zone (cloudflare).")
 @click.option("--wait", type=float, default=0, show_default=True,
               help="Seconds to wait for a run of the same scope already in progress (else it is skipped).")
-def run(source: str | None, scope: str | None, wait: float) -> None:
+@click.option("--allow-mass-delete", is_flag=True, default=False,
+              help="Apply deletions of more than SYNC_MAX_DELETE_FRACTION of the scope (one scope only).")
+def run(source: str | None, scope: str | None, wait: float, allow_mass_delete: bool) -> None:
     """Run a sync now and print what changed."""
     clients = for_config(current_app.config)
     try:
@@ -29,6 +31,9 @@ def run(source: str | None, scope: str | None, wait: float) -> None:
         raise click.BadParameter(str(error), param_hint="--scope") from error
     if not requests:
         raise click.ClickException("nothing to synchronise: no clusters, regions or Cloudflare token configured")
+    if allow_mass_delete and len(requests) != 1:
+        # A confirmation is about one scope's numbers; letting every scope mass-delete at once is not one.
+        raise click.UsageError("--allow-mass-delete applies to one scope at a time: give --source and --scope")
     lock = redis_locks(redis_connection(), wait_seconds=wait)
     failures = 0
     for request in requests:
@@ -38,7 +43,8 @@ def run(source: str | None, scope: str | None, wait: float) -> None:
                 bar.update(percent - bar.pos)
 
             try:
-                sync_run = runner.run_one(db.session, clients, lock, request, triggered_by="cli", listeners=[advance])
+                sync_run = runner.run_one(db.session, clients, lock, request, triggered_by="cli", listeners=[advance],
+                                          allow_mass_delete=allow_mass_delete)
             except SyncFailed as error:
                 failures += 1
                 click.echo(f"\n{label}: FAILED — {error} (nothing was deleted)", err=True)
@@ -49,5 +55,9 @@ def run(source: str | None, scope: str | None, wait: float) -> None:
         seconds = (sync_run.finished_at - sync_run.started_at).total_seconds()
         click.echo(f"{label}: created {sync_run.created}, updated {sync_run.updated}, deleted {sync_run.deleted},"
                    f" unchanged {sync_run.unchanged}; {sync_run.api_calls} API calls in {seconds:.1f} s")
+        if sync_run.waiting_for_confirmation:
+            failures += 1  # the scope is not in step with its source: a script must not take it for done
+            click.echo(f"{label}: NEEDS CONFIRMATION — {sync_run.progress_message}. To apply it: flask sync run"
+                       f" --source {request.source} --scope {request.scope} --allow-mass-delete", err=True)
     if failures:
         raise SystemExit(1)

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.models.base import Base, utcnow
 
 OPERATION_STATES = ("pending", "running", "succeeded", "failed")
+# A sync run the mass-deletion guard stopped from deleting: it waits for an admin's confirmation.
+SYNC_NEEDS_CONFIRMATION = "needs_confirmation"
 
 
 class Operation(Base):
@@ -116,3 +118,12 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # What the mass-deletion guard held back, per kind: {"apps": {"would_delete": 6, "of": 10}}.
     pending_deletions: Mapped[dict | None]
+
+    @property
+    def waiting_for_confirmation(self) -> bool:
+        return self.status == SYNC_NEEDS_CONFIRMATION
+
+    @property
+    def pending_deletion_count(self) -> int:
+        """How many rows this run held back, all kinds together."""
+        return sum(numbers.get("would_delete", 0) for numbers in (self.pending_deletions or {}).values())

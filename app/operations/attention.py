@@ -89,7 +89,8 @@ class SyncProblem:
 
 
 def _sync_problems(session: Session, now: datetime, sync_interval: timedelta) -> Panel:
-    """Sources whose latest run failed, or that have not succeeded for three intervals (or ever)."""
+    """Sources whose latest run failed or waits for a mass-deletion confirmation, or that have not succeeded for
+    three intervals (or ever)."""
     latest_ids = select(func.max(SyncRun.id)).group_by(SyncRun.source, SyncRun.scope)
     latest_runs = list(session.scalars(select(SyncRun).where(SyncRun.id.in_(latest_ids))))
     stale_before = now - 3 * sync_interval
@@ -97,6 +98,10 @@ def _sync_problems(session: Session, now: datetime, sync_interval: timedelta) ->
     for run in latest_runs:
         if run.status == "failed":
             problems.append(SyncProblem(run.source, run.scope, f"last run failed: {run.error or 'no reason'}", run))
+        elif run.waiting_for_confirmation:
+            # Its message carries the numbers: "waiting for confirmation: would delete 6 of 10 apps (60%); ..."
+            problems.append(SyncProblem(run.source, run.scope, run.progress_message or "waiting for confirmation",
+                                        run))
         elif run.status == "succeeded" and run.finished_at and run.finished_at < stale_before:
             problems.append(SyncProblem(run.source, run.scope, "no successful run recently (stale data)", run))
     seen_sources = {run.source for run in latest_runs}

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 DEFAULT_MAX_FRACTION = 0.2
 MAX_UNCONFIRMED = 5  # this many deletions never need a confirmation, whatever the fraction
-NEEDS_CONFIRMATION = "needs_confirmation"
 
 # {"apps": {"would_delete": 6, "of": 10}}: what a run held back, per kind of row.
 PendingDeletions = dict[str, dict[str, int]]
@@ -45,11 +44,6 @@ class DeletionGuard:
             return True
         self.pending[kind] = {"would_delete": would_delete, "of": of}
         return False
-
-
-def pending_total(pending: Mapping[str, Mapping[str, int]] | None) -> int:
-    """How many rows a run held back, all kinds together."""
-    return sum(numbers.get("would_delete", 0) for numbers in (pending or {}).values())
 
 
 def describe(pending: Mapping[str, Mapping[str, int]] | None) -> str:

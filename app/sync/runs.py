@@ -11,7 +11,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.models import SyncRun, utcnow
-from app.sync.deletion_guard import NEEDS_CONFIRMATION, PendingDeletions, waiting_message
+from app.models.operations import SYNC_NEEDS_CONFIRMATION
+from app.sync.deletion_guard import PendingDeletions, waiting_message
 from app.sync.upsert import Counts
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def run_recorded(
                                                                 counts.unchanged)
         run.api_calls, run.finished_at, run.progress = outcome.api_calls, utcnow(), 100
         if outcome.pending_deletions:
-            run.status, run.pending_deletions = NEEDS_CONFIRMATION, outcome.pending_deletions
+            run.status, run.pending_deletions = SYNC_NEEDS_CONFIRMATION, outcome.pending_deletions
             run.progress_message = waiting_message(outcome.pending_deletions)[:255]
             log.warning("sync %s/%s %s", source, scope, run.progress_message)
         else:

@@ -1,13 +1,14 @@
-"""Synchronisation: the latest run of every source, the history, and 'Sync now' with live progress."""
+"""Synchronisation: the latest run of every source, the history, 'Sync now' with live progress, and confirming the
+deletions a run held back."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Cluster
+from app.models import Cluster, SyncRun
 from app.operations import sync_requests, sync_status
 from app.queues import queue, redis_connection
 from app.views.access import admin_required
@@ -32,7 +33,8 @@ def index():
     return render_page("sync/index.html", "history", push_url=url_for("sync.index", **params),
                        latest=sync_status.latest_runs(db.session), history=history, source=source,
                        sources=sync_status.SYNC_SOURCES, clusters=clusters, errors=reader.errors,
-                       params=params), status
+                       params=params,
+                       max_delete_percent=f"{current_app.config['SETTINGS'].sync_max_delete_fraction * 100:g}"), status
 
 
 @bp.post("/run")
@@ -47,6 +49,24 @@ def run():
             return render_block("sync/job.html", "request_error", message=str(error)), 400
         return render_template("errors/error.html", status=400, title="Cannot start this sync",
                                message=str(error)), 400
+    if not is_htmx_partial():
+        return redirect(url_for("sync.job", job_id=job.id))
+    progress = sync_status.job_progress(db.session, redis_connection(), job.id)
+    return render_block("sync/job.html", "progress", progress=progress)
+
+
+@bp.post("/runs/<int:run_id>/confirm-deletion")
+@admin_required
+def confirm_deletion(run_id: int):
+    """Enqueue a run that applies the deletions this run held back (admins); then like 'Sync now'."""
+    sync_run = db.get_or_404(SyncRun, run_id)
+    try:
+        job = sync_requests.confirm_deletion(db.session, queue(sync_status.SYNC_QUEUE), sync_run,
+                                             current_user._get_current_object())
+    except sync_requests.NothingToConfirm as error:
+        if is_htmx_partial():
+            return render_block("sync/job.html", "request_error", message=str(error)), 409
+        return render_template("errors/error.html", status=409, title="Nothing to confirm", message=str(error)), 409
     if not is_htmx_partial():
         return redirect(url_for("sync.job", job_id=job.id))
     progress = sync_status.job_progress(db.session, redis_connection(), job.id)
