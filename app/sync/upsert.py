@@ -56,6 +56,10 @@ def upsert(
     desired_by_key: dict[Hashable, dict[str, Any]] = {}
     for row in desired:
         desired_by_key[key(row)] = row
+    if not desired_by_key:
+        # Nothing to match (and no columns to build keys from): every row of the scope is stale.
+        stale_ids = list(session.scalars(select(model.id).where(*existing_scope)))
+        return UpsertResult(counts=Counts(), ids={}, stale_ids=stale_ids, existing=len(stale_ids))
     columns = sorted({column for row in desired_by_key.values() for column in row})
     table_columns = [getattr(model, column) for column in columns]
     existing: dict[Hashable, tuple[int, dict[str, Any]]] = {}
