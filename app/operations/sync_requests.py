@@ -66,7 +66,7 @@ def confirm_deletion(session: Session, sync_queue: Queue, run: SyncRun, actor: U
     )
     label = f"Run #{run.id} of {run.source}/{run.scope}"
     if not run.waiting_for_confirmation:
-        raise NothingToConfirm(f"{label} {run.status}: it has no deletions waiting for a confirmation.")
+        raise NothingToConfirm(f"{label} is {run.status}: it has no deletions waiting for a confirmation.")
     if run.id != latest_id:
         # Its numbers are old news: the later run's own listing decides what waits now.
         raise NothingToConfirm(f"{label} no longer waits for a confirmation: a later run of this scope came since."
