@@ -46,6 +46,8 @@ def test_bad_values_get_clear_messages(environ, message):
 
 def test_secrets_are_not_in_the_settings_repr():
     settings = Settings.from_env({**SAFE, "CLOUDFLARE_API_TOKEN": "cf-secret-token",
-                                  "DEIS_CLUSTERS": '[{"name": "a", "token": "deis-secret-token"}]'})
+                                  "DEIS_CLUSTERS": '[{"name": "a", "url": "https://deis.a.example.com", '
+                                                   '"username": "panel", "token": "deis-secret-token", '
+                                                   '"region": "eu", "aws_region": "eu-west-1"}]'})
     text = repr(settings)
     assert "cf-secret-token" not in text and "deis-secret-token" not in text and "x" * 40 not in text

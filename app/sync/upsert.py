@@ -55,6 +55,11 @@ def upsert(
     desired_by_key: dict[Hashable, dict[str, Any]] = {}
     for row in desired:
         desired_by_key[key(row)] = row
+    if not desired_by_key:
+        # Nothing wanted: every row of the scope is stale. (Keys cannot be computed from rows read with no
+        # columns: this used to fail with a KeyError such as 'name' once a source's last item had gone.)
+        stale_ids = list(session.scalars(select(model.id).where(*existing_scope)))
+        return UpsertResult(counts=Counts(), ids={}, stale_ids=stale_ids)
     columns = sorted({column for row in desired_by_key.values() for column in row})
     table_columns = [getattr(model, column) for column in columns]
     existing: dict[Hashable, tuple[int, dict[str, Any]]] = {}

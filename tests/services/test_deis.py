@@ -24,16 +24,16 @@ def test_lists_every_page_and_reads_config_settings_domains(panel_client):
 
 
 def test_set_config_merges_and_reports_no_change_as_none(panel_client):
-    changed = panel_client.set_config("blog", memory={"web": "128M"})
+    changed = panel_client.set_limits("blog", memory={"web": "128M"})
     assert changed is not None and changed.memory["web"] == "128M"
-    assert panel_client.set_config("blog", memory={"web": "128M"}) is None  # 409 "changed nothing"
+    assert panel_client.set_limits("blog", memory={"web": "128M"}) is None  # 409 "changed nothing"
 
 
 def test_errors_carry_cluster_call_and_the_controllers_words(panel_client, sandbox):
     with pytest.raises(DeisError, match=r"Deis eu-prod: config of nothing-here failed: HTTP 404: No App matches"):
         panel_client.get_config("nothing-here")
     with pytest.raises(DeisError, match=r"memory"):
-        panel_client.set_config("blog", memory={"web": "lots"})
+        panel_client.set_limits("blog", memory={"web": "lots"})
     stranger = DeisClient("eu-prod", sandbox.deis_url("eu-prod"), "not-a-token")
     with pytest.raises(DeisError, match=r"HTTP 401: Invalid token"):
         stranger.list_apps()
