@@ -18,13 +18,16 @@ Every response carries `DEIS_API_VERSION: 2.3` and `DEIS_PLATFORM_VERSION: 2.3.0
 
 One file per concern: `simulator` (the object and dispatch), `routes`, `auth` (tokens and object permissions),
 `state`, `seeding`, `validation` (serializer rules), `http` (bodies, pagination, answers), `errors`, and the handlers
-by resource: `users`, `apps`, `config`, `certificates`.
+by resource: `users`, `apps`, `config` (config POST makes a release), `certificates`; `switches` and `churn` make it
+as harsh as production (a proxy's `next` links, short pages, slow deploys, apps coming and going mid-read).
 """
 from __future__ import annotations
 
 from sandbox.deis.certificates import parse_certificate
 from sandbox.deis.routes import ROUTES
-from sandbox.deis.state import API_VERSION, PLATFORM_VERSION
 from sandbox.deis.simulator import DeisSimulator
+from sandbox.deis.state import API_VERSION, PLATFORM_VERSION
+from sandbox.deis.switches import SWITCHES_PATH, DeisSwitches
 
-__all__ = ["API_VERSION", "PLATFORM_VERSION", "ROUTES", "DeisSimulator", "parse_certificate"]
+__all__ = ["API_VERSION", "PLATFORM_VERSION", "ROUTES", "SWITCHES_PATH", "DeisSimulator", "DeisSwitches",
+           "parse_certificate"]

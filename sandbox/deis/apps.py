@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -10,7 +9,7 @@ from werkzeug.wrappers import Response
 from sandbox.deis.auth import app_for, user_named
 from sandbox.deis.errors import PERMISSION_DENIED, REQUIRED, ApiError, detail, invalid_data, not_found
 from sandbox.deis.http import Call, empty_response, paginate
-from sandbox.deis.state import App, AppConfig, AppSettings, ControllerState, now_utc
+from sandbox.deis.state import ControllerState, now_utc
 from sandbox.deis.validation import APP_ID, APP_ID_MAX_LENGTH, SLUG, validate_domain
 
 
@@ -59,21 +58,7 @@ class AppHandlers:
                 problems.append("app with this id already exists.")
             if problems:
                 raise ApiError(400, {"id": problems})
-        now = now_utc()
-        owner = call.user.username
-        app = App(
-            id=app_id,
-            uuid=str(uuid.uuid4()),
-            owner=owner,
-            structure={},
-            created=now,
-            updated=now,
-            config=AppConfig(uuid=str(uuid.uuid4()), owner=owner, created=now, updated=now),
-            settings=AppSettings(uuid=str(uuid.uuid4()), owner=owner, created=now, updated=now),
-        )
-        state.add_app(app)
-        if app_id not in state.domains:  # App.create skips the default domain when another app already has it
-            state.add_domain(app, app_id, owner, now)
+        app = state.create_app(app_id, call.user.username, now_utc())
         return 201, app.as_json()
 
     def _generate_name(self, state: ControllerState) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sandbox.deis.auth import app_for
 from sandbox.deis.errors import ApiError, detail, invalid_data, server_error
-from sandbox.deis.http import Call
+from sandbox.deis.http import Call, paginate
 from sandbox.deis.state import AppConfig, AppSettings, now_utc
 from sandbox.deis.validation import (CONFIG_FIELDS, json_field, merge_healthcheck, merge_settings_dict, parse_boolean,
                                      parse_whitelist, settings_json)
@@ -64,9 +64,16 @@ class ConfigHandlers:
             raise detail(409, f"{call.user.username} changed nothing - release stopped")
         now = now_utc()
         app.config = AppConfig(uuid=str(uuid.uuid4()), owner=call.user.username, created=now, updated=now, **merged)
-        app.release_version += 1
+        app.release(call.user.username, _summary(call.user.username, previous, app.config), now)
         app.updated = now
+        # The controller deploys the new release before it answers (minutes on a real cluster); the config is
+        # already saved meanwhile, so a client that gave up waiting can read it back.
+        call.deploys = True
         return 201, app.config.as_json(app.id)
+
+    def _releases_list(self, call: Call, id: str) -> tuple[int, Any]:
+        app = app_for(call, id)
+        return 200, paginate(call, list(reversed(app.releases)), lambda release: release.as_json(app.id))
 
     # -- settings ------------------------------------------------------------------------------------------------
     def _settings_get(self, call: Call, id: str) -> tuple[int, Any]:
@@ -109,3 +116,21 @@ class ConfigHandlers:
         return 201, new.as_json(app.id)
 
     # -- domains -------------------------------------------------------------------------------------------------
+
+
+def _summary(user: str, previous: AppConfig, config: AppConfig) -> str:
+    """What the controller writes on a config release: "<user> added A, changed B, removed C" (limits likewise)."""
+    parts = []
+    for verb, keys in _changes(previous.values, config.values):
+        parts.append(f"{verb} {', '.join(keys)}")
+    for name in ("memory", "cpu"):
+        for verb, keys in _changes(getattr(previous, name), getattr(config, name)):
+            parts.append(f"{verb} {name} limits for {', '.join(keys)}")
+    return f"{user} {' and '.join(parts) or 'changed the config'}"
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    added = sorted(set(after) - set(before))
+    changed = sorted(key for key in set(after) & set(before) if after[key] != before[key])
+    removed = sorted(set(before) - set(after))
+    return [(verb, keys) for verb, keys in (("added", added), ("changed", changed), ("removed", removed)) if keys]

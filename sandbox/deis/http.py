@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.deis.errors import NOT_AUTHENTICATED, detail, server_error
 from sandbox.deis.state import ControllerState, User
+from sandbox.deis.switches import DeisSwitches
 
 
 PAGE_SIZE = 100
@@ -20,11 +21,14 @@ _UNSET: Any = object()
 class Call:
     """One API request: the werkzeug request, the authenticated user, and the body parsed on first use (as DRF)."""
 
-    def __init__(self, request: Request, state: ControllerState, user: User | None) -> None:
+    def __init__(self, request: Request, state: ControllerState, user: User | None,
+                 switches: DeisSwitches | None = None) -> None:
         self.request = request
         self.state = state
         self._user = user
         self._data: Any = _UNSET
+        self.switches = switches or DeisSwitches()
+        self.deploys = False  # set by a handler whose answer waits for a deploy
 
     @property
     def authenticated(self) -> bool:
@@ -50,8 +54,10 @@ class Call:
         return data[name]
 
     def absolute_url(self) -> str:
+        """`request.build_absolute_uri()`: from the Host the controller sees (a proxy's own, behind one)."""
         query = self.request.query_string.decode("latin-1")
-        url = self.request.host_url.rstrip("/") + quote(self.request.path)
+        origin = self.switches.behind_proxy or self.request.host_url.rstrip("/")
+        url = origin + quote(self.request.path)
         return f"{url}?{query}" if query else url
 
 
@@ -104,6 +110,8 @@ def paginate(call: Call, items: list[Any], render: Callable[[Any], dict[str, Any
         offset = 0
     count = len(items)
     page = [] if count == 0 or offset > count else items[offset : offset + limit]
+    if call.switches.drop_per_page:
+        page = page[: max(0, len(page) - call.switches.drop_per_page)]
     url = call.absolute_url()
     next_url = None
     if offset + limit < count:

@@ -28,6 +28,7 @@ ROUTES: tuple[Route, ...] = (
     make_route(rf"^/v2/apps/{APP}/domains/{DOMAIN}/?$", {"DELETE": "domain_delete"}),
     make_route(rf"^/v2/apps/{APP}/domains/?$", {"GET": "domains_list", "POST": "domain_create"}),
     make_route(rf"^/v2/apps/{APP}/settings/?$", {"GET": "settings_get", "POST": "settings_post"}),
+    make_route(rf"^/v2/apps/{APP}/releases/?$", {"GET": "releases_list"}),
     make_route(rf"^/v2/apps/{APP}/perms/(?P<username>[-_\w]+)/?$", {"DELETE": "perm_delete"}),
     make_route(rf"^/v2/apps/{APP}/perms/?$", {"GET": "perms_list", "POST": "perm_create"}),
     make_route(rf"^/v2/apps/{APP}/?$", {"GET": "app_get", "POST": "app_update", "DELETE": "app_delete"}),

@@ -79,8 +79,10 @@ def _seed_app(state: ControllerState, cluster: str, spec: AppSpec, created: date
         config=config,
         settings=settings,
         shared_with=set(spec.shared_with),
-        release_version=2,  # created + first deploy
     )
+    # Created, then deployed once: the controller's first two releases.
+    app.release(spec.owner, f"{spec.owner} created initial release", created)
+    app.release(spec.owner, f"{spec.owner} deployed {uuid.uuid5(uuid.NAMESPACE_URL, key).hex[:7]}", created)
     state.add_app(app)
     # The controller adds a domain equal to the app id when the app is created.
     for domain_name in [spec.name, *[d for d in spec.domains if d != spec.name]]:

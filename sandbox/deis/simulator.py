@@ -1,23 +1,29 @@
 """The simulator object: one controller per cluster, its public interface for tests, and request dispatch."""
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pydantic import ValidationError
 from werkzeug.wrappers import Request, Response
 
 from sandbox.deis.apps import AppHandlers
 from sandbox.deis.auth import authenticate
 from sandbox.deis.certificates import CertificateHandlers
+from sandbox.deis.churn import churn_once
 from sandbox.deis.config import ConfigHandlers
 from sandbox.deis.errors import NOT_AUTHENTICATED, PERMISSION_DENIED, ApiError, detail, fault_error_body
 from sandbox.deis.http import Call, django_404, json_response, options_body
 from sandbox.deis.routes import ROUTES
 from sandbox.deis.seeding import seed
 from sandbox.deis.state import API_VERSION, PLATFORM_VERSION
+from sandbox.deis.switches import SWITCHES_PATH, DeisSwitches
 from sandbox.deis.users import UserHandlers
 from sandbox.faults import FaultInjector
 from sandbox.scenario import Scenario, ScenarioError
@@ -36,8 +42,11 @@ class DeisSimulator(UserHandlers, AppHandlers, ConfigHandlers, CertificateHandle
         self._lock = threading.RLock()
         self._names = random.Random()
         self._state = seed(scenario, cluster)
-        self.faults = FaultInjector(self._serve, name=f"deis:{cluster}", error_body=fault_error_body)
-        self.wsgi_app = self.faults
+        self.switches = DeisSwitches()
+        self.churn_log: deque[str] = deque(maxlen=1000)  # "created x" / "deleted y", oldest first
+        self.faults = FaultInjector(self._serve, name=f"deis:{cluster}", error_body=fault_error_body,
+                                    churn=self._churn)
+        self.wsgi_app = self._outer
 
     # -- public interface for the sandbox runner and tests ------------------------------------------------------
     def reset(self, scenario: Scenario | None = None) -> None:
@@ -49,7 +58,25 @@ class DeisSimulator(UserHandlers, AppHandlers, ConfigHandlers, CertificateHandle
         with self._lock:
             self.scenario = new_scenario
             self._state = state
+            self.switches = DeisSwitches()
+            self.churn_log.clear()
         self.faults.clear()
+
+    def set_switches(self, **fields: Any) -> DeisSwitches:
+        """Set the given switches (others keep their value); ValidationError on bad ones, changing nothing."""
+        with self._lock:
+            self.switches = DeisSwitches.model_validate({**self.switches.model_dump(), **fields})
+            return self.switches
+
+    def clear_switches(self) -> None:
+        """Every switch off."""
+        with self._lock:
+            self.switches = DeisSwitches()
+
+    def delete_app(self, app_id: str) -> None:
+        """Delete an app behind every client's back (as another operator would); KeyError if there is none."""
+        with self._lock:
+            self._state.remove_app(self._state.apps[app_id])
 
     def token_for(self, username: str) -> str:
         """The user's current token on this cluster (it changes when someone regenerates it through the API)."""
@@ -89,6 +116,7 @@ class DeisSimulator(UserHandlers, AppHandlers, ConfigHandlers, CertificateHandle
                 "settings": app.settings.as_json(app.id),
                 "domains": list(app.domains),
                 "perms": sorted(app.shared_with),
+                "release_version": app.release_version,
             }
 
     def certificates(self) -> list[dict[str, Any]]:
@@ -97,10 +125,42 @@ class DeisSimulator(UserHandlers, AppHandlers, ConfigHandlers, CertificateHandle
             return [self._state.certificates[name].as_json() for name in sorted(self._state.certificates)]
 
     # -- WSGI ----------------------------------------------------------------------------------------------------
+    def _outer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if path.rstrip("/") == SWITCHES_PATH:
+            return self._switches_admin(Request(environ))(environ, start_response)
+        return self.faults(environ, start_response)
+
+    def _switches_admin(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _plain_json(200, self.switches.model_dump())
+        if request.method == "DELETE":
+            self.clear_switches()
+            return _plain_json(200, self.switches.model_dump())
+        if request.method != "POST":
+            return _plain_json(405, {"error": f"method {request.method} not allowed"})
+        fields = request.get_json(silent=True)
+        if not isinstance(fields, dict):
+            return _plain_json(422, {"error": "send a JSON object of switches"})
+        try:
+            return _plain_json(200, self.set_switches(**fields).model_dump())
+        except ValidationError as error:
+            problems = [{"field": ".".join(str(part) for part in issue["loc"]), "message": issue["msg"]}
+                        for issue in error.errors(include_url=False)]
+            return _plain_json(422, {"error": "invalid switches", "problems": problems})
+
+    def _churn(self, rng: random.Random) -> None:
+        with self._lock:
+            change = churn_once(self._state, rng)
+            self.churn_log.append(change)
+        logger.debug("deis simulator %s churn: %s", self.cluster, change)
+
     def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         with self._lock:
-            response = self._dispatch(request)
+            response, deploy_seconds = self._dispatch(request), self.switches.deploy_seconds
+        if getattr(response, "deploys", False) and deploy_seconds:
+            time.sleep(deploy_seconds)  # outside the lock: other requests see the saved config meanwhile
         response.headers["DEIS_API_VERSION"] = API_VERSION
         response.headers["DEIS_PLATFORM_VERSION"] = PLATFORM_VERSION
         return response(environ, start_response)
@@ -123,9 +183,9 @@ class DeisSimulator(UserHandlers, AppHandlers, ConfigHandlers, CertificateHandle
                     if route.methods.keys() == {"GET"}:  # plain Django view (health checks): empty 405
                         return Response(b"", status=405, headers={"Allow": "GET, HEAD"}, content_type="text/html")
                     raise detail(405, f'Method "{request.method}" not allowed.')
-                call = Call(request, self._state, None)
+                call = Call(request, self._state, None, self.switches)
             else:
-                call = Call(request, self._state, authenticate(self._state, request))
+                call = Call(request, self._state, authenticate(self._state, request), self.switches)
                 if not call.authenticated:
                     raise ApiError(401, {"detail": NOT_AUTHENTICATED}, {"WWW-Authenticate": "Token"})
                 if route.auth == "admin" and not call.user.is_superuser:
@@ -143,7 +203,10 @@ class DeisSimulator(UserHandlers, AppHandlers, ConfigHandlers, CertificateHandle
         except Exception:  # a simulator bug: answer like the controller's handler would, and say where it broke
             logger.exception("deis simulator %s: %s %s failed", self.cluster, request.method, path)
             return json_response(500, {"detail": "Server Error"}, allowed)
-        if isinstance(result, Response):
-            return result
-        status, payload = result
-        return json_response(status, payload, allowed)
+        response = result if isinstance(result, Response) else json_response(result[0], result[1], allowed)
+        response.deploys = call.deploys  # type: ignore[attr-defined]  # read by _serve, outside the lock
+        return response
+
+
+def _plain_json(status: int, payload: Any) -> Response:
+    return Response(json.dumps(payload), status=status, content_type="application/json")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ class User:
     date_joined: datetime
 
     def as_json(self) -> dict[str, Any]:
+        # UserSerializer's fields in deis/controller (no `id`, whatever the v2.3 document's example shows).
         return {
             "email": self.email,
             "username": self.username,
@@ -126,6 +128,31 @@ class Domain:
 
 
 @dataclass
+class Release:
+    """One release of an app: every config change makes one (and the controller deploys it before answering)."""
+
+    version: int
+    uuid: str
+    owner: str
+    summary: str
+    config: str  # uuid of the config it runs
+    created: datetime
+
+    def as_json(self, app_id: str) -> dict[str, Any]:
+        return {
+            "app": app_id,
+            "build": None,
+            "config": self.config,
+            "created": api_date(self.created),
+            "owner": self.owner,
+            "summary": self.summary,
+            "updated": api_date(self.created),
+            "uuid": self.uuid,
+            "version": self.version,
+        }
+
+
+@dataclass
 class App:
     id: str
     uuid: str
@@ -137,7 +164,20 @@ class App:
     settings: AppSettings
     domains: list[str] = field(default_factory=list)  # creation order, as the controller's queryset returns them
     shared_with: set[str] = field(default_factory=set)
-    release_version: int = 1
+    releases: list[Release] = field(default_factory=list)  # oldest first
+
+    @property
+    def release_version(self) -> int:
+        return self.releases[-1].version if self.releases else 0
+
+    def release(self, owner: str, summary: str, created: datetime) -> Release:
+        """Record the next release (deterministic uuid: a reseed must not look like a change)."""
+        version = self.release_version + 1
+        release_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"deis-release:{self.uuid}:{version}"))
+        release = Release(version=version, uuid=release_uuid, owner=owner, summary=summary, config=self.config.uuid,
+                          created=created)
+        self.releases.append(release)
+        return release
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -253,6 +293,24 @@ class ControllerState:
         return self.visible.get(user.username, SortedIndex()).ids
 
     # -- apps ----------------------------------------------------------------------------------------------------
+    def create_app(self, app_id: str, owner: str, now: datetime) -> App:
+        """`App.create`: an empty app with its initial release and a domain equal to its id."""
+        app = App(
+            id=app_id,
+            uuid=str(uuid.uuid4()),
+            owner=owner,
+            structure={},
+            created=now,
+            updated=now,
+            config=AppConfig(uuid=str(uuid.uuid4()), owner=owner, created=now, updated=now),
+            settings=AppSettings(uuid=str(uuid.uuid4()), owner=owner, created=now, updated=now),
+        )
+        app.release(owner, f"{owner} created initial release", now)
+        self.add_app(app)
+        if app_id not in self.domains:  # App.create skips the default domain when another app already has it
+            self.add_domain(app, app_id, owner, now)
+        return app
+
     def add_app(self, app: App) -> None:
         self.apps[app.id] = app
         self.app_index.add(app.id)
