@@ -21,18 +21,21 @@ class PlatformClients:
     rate_limit_storage_uri: str = "memory://"
 
     def cluster_configs(self) -> list[dict]:
-        return self.settings.deis_clusters
+        """Every configured cluster as a plain mapping (what regions and clusters rows are made from)."""
+        return [cluster.as_config() for cluster in self.settings.deis_clusters]
 
     def deis(self, cluster_name: str) -> DeisClient:
-        """A client of that cluster's controller, with the panel's own Deis user."""
+        """A client of that cluster's controller, with the panel's own Deis user and the cluster's TLS and timeouts."""
         for cluster in self.settings.deis_clusters:
-            if cluster.get("name") == cluster_name:
-                return DeisClient(cluster_name, cluster["url"], cluster["token"])
+            if cluster.name == cluster_name:
+                return DeisClient(cluster.name, cluster.url, cluster.token, username=cluster.username,
+                                  verify=cluster.verify, connect_timeout=cluster.connect_timeout,
+                                  read_timeout=cluster.read_timeout, write_timeout=self.settings.deis_write_timeout)
         raise NotConfigured(f"cluster {cluster_name!r} is not in DEIS_CLUSTERS")
 
     def aws_regions(self) -> list[str]:
         regions = set(self.settings.aws_regions)
-        regions.update(c["aws_region"] for c in self.settings.deis_clusters if c.get("aws_region"))
+        regions.update(cluster.aws_region for cluster in self.settings.deis_clusters)
         return sorted(regions)
 
     def aws(self, region: str) -> AwsRegion:

@@ -5,10 +5,11 @@ production`) refuses to start with an insecure one.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from app.cluster_settings import ClusterSettingsError, DeisClusterSettings, parse_clusters
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,8 @@ class Settings:
     redis_url: str | None
     login_rate_limit: str
     sync_interval_minutes: int
-    deis_clusters: list[dict] = field(default_factory=list, repr=False)  # holds tokens
+    deis_clusters: list[DeisClusterSettings] = field(default_factory=list, repr=False)  # holds tokens
+    deis_write_timeout: float = 300.0
     cloudflare_api_token: str | None = field(default=None, repr=False)
     cloudflare_base_url: str | None = None
     aws_endpoint_url: str | None = None
@@ -71,11 +73,12 @@ class Settings:
         elif database_url.startswith("postgresql://"):
             database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
         try:
-            clusters = json.loads(env.get("DEIS_CLUSTERS") or "[]")
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"DEIS_CLUSTERS is not valid JSON: {error}") from error
-        if not isinstance(clusters, list):
-            raise ConfigError("DEIS_CLUSTERS must be a JSON list of cluster objects")
+            clusters = parse_clusters(env.get("DEIS_CLUSTERS"))
+        except ClusterSettingsError as error:
+            raise ConfigError(str(error)) from error
+        deis_write_timeout = _number(env, "DEIS_WRITE_TIMEOUT_SECONDS", "300", float)
+        if deis_write_timeout <= 0:
+            raise ConfigError(f"DEIS_WRITE_TIMEOUT_SECONDS must be more than 0, not {deis_write_timeout:g}")
         settings = cls(
             env=env.get("ADMIN_PANEL_ENV", "development"),
             secret_key=env.get("SECRET_KEY", DEFAULT_SECRET_KEY),
@@ -85,6 +88,7 @@ class Settings:
             login_rate_limit=env.get("LOGIN_RATE_LIMIT", "5 per minute"),
             sync_interval_minutes=_number(env, "SYNC_INTERVAL_MINUTES", "10"),
             deis_clusters=clusters,
+            deis_write_timeout=deis_write_timeout,
             cloudflare_api_token=env.get("CLOUDFLARE_API_TOKEN") or None,
             cloudflare_base_url=env.get("CLOUDFLARE_BASE_URL") or None,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,

@@ -4,7 +4,8 @@
 threads), `.env()` gives the variables the panel reads, `.reset()` puts every simulator back to the scenario between
 tests, `.reseed(scenario)` switches scenario. The control app (`SANDBOX_CONTROL_URL`) offers the same over HTTP:
 `GET /` (the env, secrets included: it is a local sandbox), `POST /reset`, `POST /reseed {"scenario": name|path}`
-and `GET|POST|DELETE /faults/{cloudflare|deis:<cluster>}` forwarded to that simulator's FaultInjector.
+and `GET|POST|DELETE /faults/{cloudflare|deis:<cluster>}` forwarded to that simulator's FaultInjector, and
+`GET|POST|DELETE /switches/deis:<cluster>` to a Deis simulator's switches (behind a proxy, short pages, deploy time).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 from sandbox.aws import ACCESS_KEY_ID, SECRET_ACCESS_KEY, AwsSimulator, aws_regions
 from sandbox.cloudflare import CloudflareSimulator
 from sandbox.deis import DeisSimulator
+from sandbox.deis.switches import SWITCHES_PATH
 from sandbox.faults import ADMIN_PATH, FaultInjector
 from sandbox.scenario import Scenario, ScenarioError, load
 
@@ -249,6 +251,8 @@ class Sandbox:
         path = request.path.rstrip("/") or "/"
         if path.startswith("/faults/"):
             return self._forward_faults(path.removeprefix("/faults/"), environ, start_response)
+        if path.startswith("/switches/"):
+            return self._forward_switches(path.removeprefix("/switches/"), environ, start_response)
         response = self._control(request, path)
         return response(environ, start_response)
 
@@ -289,6 +293,17 @@ class Sandbox:
             return _json(404, {"error": f"no simulator {simulator!r}; known: {known}"})(environ, start_response)
         forwarded = {**environ, "PATH_INFO": ADMIN_PATH, "SCRIPT_NAME": ""}
         return injector(forwarded, start_response)
+
+    def _forward_switches(
+        self, simulator: str, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        name = simulator.removeprefix("deis:")
+        if not simulator.startswith("deis:") or name not in self.deis:
+            known = ", ".join(f"deis:{each}" for each in self.deis)
+            return _json(404, {"error": f"no simulator with switches {simulator!r}; known: {known}"})(
+                environ, start_response)
+        forwarded = {**environ, "PATH_INFO": SWITCHES_PATH, "SCRIPT_NAME": ""}
+        return self.deis[name].wsgi_app(forwarded, start_response)
 
     def _injector(self, simulator: str) -> FaultInjector | None:
         if simulator == "cloudflare":

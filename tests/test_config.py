@@ -46,6 +46,91 @@ def test_bad_values_get_clear_messages(environ, message):
 
 def test_secrets_are_not_in_the_settings_repr():
     settings = Settings.from_env({**SAFE, "CLOUDFLARE_API_TOKEN": "cf-secret-token",
-                                  "DEIS_CLUSTERS": '[{"name": "a", "token": "deis-secret-token"}]'})
+                                  "DEIS_CLUSTERS": '[{"name": "a", "url": "https://deis.a.example.com", '
+                                                   '"username": "panel", "token": "deis-secret-token", '
+                                                   '"region": "eu", "aws_region": "eu-west-1"}]'})
     text = repr(settings)
     assert "cf-secret-token" not in text and "deis-secret-token" not in text and "x" * 40 not in text
+
+
+# -- DEIS_CLUSTERS, validated at start-up ---------------------------------------------------------------------
+def cluster(**overrides) -> dict:
+    base = {"name": "eu", "url": "https://deis.eu.example.com", "username": "admin-panel",
+            "token": "tok-0123456789", "region": "europe", "aws_region": "eu-west-1"}
+    return {key: value for key, value in {**base, **overrides}.items() if value is not None}
+
+
+def clusters_env(*clusters: dict, **extra: str) -> dict:
+    import json
+
+    return {"DEIS_CLUSTERS": json.dumps(list(clusters)), **extra}
+
+
+@pytest.mark.parametrize("clusters, message", [
+    ([cluster(url=None)], r"DEIS_CLUSTERS\[0\] \(eu\): url: missing \(required\)"),
+    ([cluster(token=None)], r"DEIS_CLUSTERS\[0\] \(eu\): token: missing \(required\)"),
+    ([cluster(username=None)], r"DEIS_CLUSTERS\[0\] \(eu\): username: missing \(required\)"),
+    ([cluster(name=None)], r"DEIS_CLUSTERS\[0\]: name: missing \(required\)"),
+    ([cluster(url="deis.eu.example.com")], r"url: must be the controller's http\(s\) address"),
+    ([cluster(url="https://panel:pw@deis.example.com")], r"url: must not hold credentials"),
+    ([cluster(verify_ssl=False)], r"\(eu\): verify_ssl: unknown key \(check its spelling\)"),
+    ([cluster(verify_tls="sometimes")], r"verify_tls: Input should be a valid boolean"),
+    ([cluster(read_timeout=0)], r"read_timeout: Input should be greater than 0"),
+    ([cluster(connect_timeout="fast")], r"connect_timeout: Input should be a valid number"),
+    ([cluster(ca_bundle="/nonexistent/ca.pem")], r"ca_bundle: no file /nonexistent/ca.pem"),
+    ([cluster(timezone="Europe/Atlantis")], r"timezone: 'Europe/Atlantis' is not an IANA time zone"),
+    ([cluster(kind="prod")], r"kind: Input should be 'production', 'staging' or 'monitoring'"),
+    ([cluster(), cluster()], r"cluster 'eu' is defined 2 times"),
+    ([cluster(monitored_from="us-mon")], r"\(eu\): monitored_from 'us-mon' is no cluster"),
+    ([cluster(name="Bad Name")], r"DEIS_CLUSTERS\[0\] \(Bad Name\): name: a cluster name is lowercase"),
+    ([1], r"DEIS_CLUSTERS must be a JSON list of cluster objects"),
+])
+def test_each_bad_cluster_setting_is_named_with_its_cluster(clusters, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(clusters_env(*clusters))
+
+
+def test_every_problem_of_every_cluster_is_reported_at_once():
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(clusters_env(cluster(name="eu", token=None), cluster(name="us", url=None, read_timeout=-1)))
+    message = str(refused.value)
+    assert "DEIS_CLUSTERS[0] (eu): token: missing (required)" in message
+    assert "DEIS_CLUSTERS[1] (us): url: missing (required)" in message
+    assert "DEIS_CLUSTERS[1] (us): read_timeout: Input should be greater than 0" in message
+
+
+def test_a_cluster_problem_never_echoes_a_token():
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(clusters_env(cluster(tokn="s3cret-deis-token", token=["s3cret-deis-token"])))
+    assert "tokn: unknown key" in str(refused.value) and "token: Input should be a valid string" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+
+
+def test_ca_bundle_with_verify_tls_off_is_refused(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(ConfigError, match=r"\(eu\): ca_bundle is set but verify_tls is false"):
+        Settings.from_env(clusters_env(cluster(ca_bundle=str(bundle), verify_tls=False)))
+
+
+@pytest.mark.parametrize("value, message", [("slow", "must be a number, not 'slow'"), ("0", "must be more than 0")])
+def test_write_timeout_must_be_a_positive_number(value, message):
+    with pytest.raises(ConfigError, match=f"DEIS_WRITE_TIMEOUT_SECONDS {message}"):
+        Settings.from_env({"DEIS_WRITE_TIMEOUT_SECONDS": value})
+
+
+def test_per_cluster_tls_and_timeouts_reach_the_deis_client(tmp_path):
+    from app.clients import PlatformClients
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = Settings.from_env(clusters_env(
+        cluster(ca_bundle=str(bundle), connect_timeout=2, read_timeout=9),
+        cluster(name="lab", url="http://deis.lab.internal:8000/", verify_tls=False),
+        DEIS_WRITE_TIMEOUT_SECONDS="120"))
+    clients = PlatformClients(settings)
+    eu, lab = clients.deis("eu"), clients.deis("lab")
+    assert (eu.verify, eu.read_timeout, eu.write_timeout, eu.username) == (str(bundle), (2, 9), (2, 120), "admin-panel")
+    assert (lab.verify, lab.read_timeout, lab.base_url) == (False, (5.0, 20.0), "http://deis.lab.internal:8000")
+    assert clients.cluster_configs()[0]["token"] == "tok-0123456789"  # the sync layer's plain mapping
+    assert settings.deis_write_timeout == 120 and Settings.from_env({}).deis_write_timeout == 300

@@ -1,16 +1,19 @@
 """Deis Workflow controller client (API v2.3): apps, config and limits, domains, settings, certificates, users.
 
-Follows every page (`next` is an absolute URL), retries reads, and raises `DeisError` with the cluster, the call and
-the controller's own words. The dialect of the controller stays behind `DeisClient`, so a Drycc adapter can be
-added without touching callers.
+Every request goes to the configured base URL: a listing follows `next` by its path and query only, so a `next`
+that a TLS-terminating proxy turned into `http://` or another host never receives the token. A listing must be
+whole (as many results as its `count`, and a `count` that holds still) or it is read once more, then refused.
+Reads are retried; a config write is sent again only after reading the config back shows it did not apply.
+Errors are `DeisError` with the cluster, the call and the controller's own words. The dialect of the controller stays
+behind `DeisClient`, so a Drycc adapter can be added without touching callers.
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -18,6 +21,11 @@ from app.services.http_session import retrying_session
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 APP_TYPE_LABEL = "app-type"  # where the platform keeps an app's type: settings label {"app-type": "web"}
+# The words of the controller's 409 for a config POST that changes nothing ("<user> changed nothing - release
+# stopped"); any other 409 is a real conflict.
+CHANGED_NOTHING = "changed nothing - release stopped"
+PANEL_USER_RULE = "the cluster's Deis user must be a superuser owning the certificates"
+CONFIG_SECTIONS = ("values", "memory", "cpu")
 
 
 class DeisError(Exception):
@@ -26,6 +34,14 @@ class DeisError(Exception):
     def __init__(self, cluster: str, call: str, reason: str, status: int | None = None) -> None:
         self.cluster, self.call, self.reason, self.status = cluster, call, reason, status
         super().__init__(f"Deis {cluster}: {call} failed: {reason}")
+
+
+class DeisAppGone(DeisError):
+    """The controller answered 404 or 403 (its own JSON) about an app: deleted, or no longer shared, since listed."""
+
+
+class _NotWhole(Exception):
+    """One pass over a listing that cannot be trusted to be complete; the message says why."""
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -100,33 +116,56 @@ class DeisClient:
         base_url: str,
         token: str,
         *,
-        timeout: float = 20.0,
+        username: str | None = None,
+        verify: bool | str = True,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        write_timeout: float = 300.0,
+        write_attempts: int = 3,
         retries: int = 3,
         page_size: int = 100,
         session: requests.Session | None = None,
     ) -> None:
         self.cluster = cluster
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self.username = username  # the user the panel's token must belong to (the certificates' owner)
+        self.verify = verify  # True, False, or the path of a CA bundle
+        self.read_timeout = (connect_timeout, read_timeout)
+        # A config POST answers only once the controller has deployed the new release: minutes, not seconds.
+        self.write_timeout = (connect_timeout, write_timeout)
+        self.write_attempts = max(1, write_attempts)
         self.page_size = page_size
-        self._session = session or retrying_session(retries=retries)
+        self.session = session or retrying_session(retries=retries)
         self._headers = {"Authorization": f"token {token}", "Accept": "application/json"}
+        self._base_path = urlsplit(self.base_url).path
         self._lock = threading.Lock()
         self.calls = 0
 
     # -- plumbing -------------------------------------------------------------------------------------------------
-    def _request(self, method: str, path_or_url: str, call: str, **kwargs: Any) -> requests.Response:
-        url = path_or_url if path_or_url.startswith("http") else f"{self.base_url}{path_or_url}"
+    def _request(self, method: str, path: str, call: str, *, timeout: tuple[float, float] | None = None,
+                 **kwargs: Any) -> requests.Response:
+        """One request to the configured controller; `path` is always joined on the base URL, never followed."""
+        if not path.startswith("/"):
+            raise ValueError(f"a controller path starts with '/': {path!r}")
         with self._lock:
             self.calls += 1
         try:
-            response = self._session.request(method, url, headers=self._headers, timeout=self.timeout, **kwargs)
+            response = self.session.request(method, f"{self.base_url}{path}", headers=self._headers,
+                                            timeout=timeout or self.read_timeout, verify=self.verify,
+                                            allow_redirects=False, **kwargs)
         except requests.RequestException as error:
             raise DeisError(self.cluster, call, f"controller unreachable ({type(error).__name__}: {error})") from error
+        if response.is_redirect:
+            # Following it would carry the token wherever the redirect points.
+            raise DeisError(self.cluster, call, f"controller redirected to {response.headers.get('Location')!r}; "
+                            "set the cluster's url to the controller's own address", response.status_code)
         return response
 
-    def _json(self, response: requests.Response, call: str, ok: tuple[int, ...] = (200,)) -> Any:
+    def _json(self, response: requests.Response, call: str, ok: tuple[int, ...] = (200,),
+              app_id: str | None = None) -> Any:
         if response.status_code not in ok:
+            if app_id is not None and response.status_code in (403, 404) and _is_json(response):
+                raise DeisAppGone(self.cluster, call, _reason(response), response.status_code)
             raise DeisError(self.cluster, call, _reason(response), response.status_code)
         try:
             return response.json()
@@ -134,31 +173,90 @@ class DeisClient:
             raise DeisError(self.cluster, call, "controller answered something that is not JSON",
                             response.status_code) from error
 
-    def _paginate(self, path: str, call: str) -> Iterator[dict[str, Any]]:
-        url: str | None = f"{self.base_url}{path}?limit={self.page_size}"
-        while url:
-            page = self._json(self._request("GET", url, call), call)
-            if not isinstance(page, dict) or "results" not in page:
-                raise DeisError(self.cluster, call, "page without results")
-            yield from page["results"]
-            url = page.get("next")
+    def _list(self, path: str, call: str, key: str, app_id: str | None = None) -> list[dict[str, Any]]:
+        """Every item of a paginated listing, whole: read once more if the first pass was not, then refused."""
+        try:
+            return self._list_once(path, call, key, app_id)
+        except _NotWhole as first:
+            try:
+                return self._list_once(path, call, key, app_id)
+            except _NotWhole as second:
+                raise DeisError(self.cluster, call, f"the listing is not whole, twice running ({first}; then "
+                                f"{second}): the controller changed while it was read, or something dropped "
+                                "results") from second
+
+    def _list_once(self, path: str, call: str, key: str, app_id: str | None) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        seen: set[Any] = set()
+        count: int | None = None
+        target: str | None = f"{path}?limit={self.page_size}"
+        while target is not None:
+            page = self._json(self._request("GET", target, call), call, app_id=app_id)
+            if not isinstance(page, dict) or not isinstance(page.get("results"), list) \
+                    or not isinstance(page.get("count"), int):
+                raise DeisError(self.cluster, call, "a page without count and results")
+            if count is None:
+                count = page["count"]
+            elif page["count"] != count:
+                raise _NotWhole(f"count changed from {count} to {page['count']} during the listing")
+            for item in page["results"]:
+                identity = item.get(key) if isinstance(item, dict) else None
+                if identity is None:
+                    raise DeisError(self.cluster, call, f"a result without {key!r}")
+                if identity in seen:
+                    raise _NotWhole(f"{identity} listed twice")
+                seen.add(identity)
+                results.append(item)
+            if len(results) > count:
+                raise _NotWhole(f"{len(results)} results for a count of {count}")
+            following = self._next_target(page.get("next"), path, call)
+            if following is not None and not page["results"]:
+                raise _NotWhole(f"an empty page before the end, at {len(results)} of {count}")
+            target = following
+        if len(results) != count:
+            raise _NotWhole(f"{len(results)} results for a count of {count}")
+        return results
+
+    def _next_target(self, next_url: Any, path: str, call: str) -> str | None:
+        """The path and query of `next`, to join on the base URL: its scheme and host are never trusted."""
+        if next_url is None:
+            return None
+        if not isinstance(next_url, str):
+            raise DeisError(self.cluster, call, f"a page whose next is not a URL: {next_url!r}")
+        parts = urlsplit(next_url)
+        next_path = parts.path
+        if self._base_path and next_path.startswith(f"{self._base_path}/"):
+            next_path = next_path[len(self._base_path):]  # a proxy that kept its prefix in the link
+        if next_path.rstrip("/") != path.rstrip("/"):
+            raise DeisError(self.cluster, call, f"next page link {next_url!r} leaves the listing {path}")
+        return f"{next_path}?{parts.query}" if parts.query else next_path
 
     # -- reads ----------------------------------------------------------------------------------------------------
     def whoami(self) -> DeisUser:
         """The user the token belongs to."""
         body = self._json(self._request("GET", "/v2/auth/whoami", "whoami"), "whoami")
-        return DeisUser(username=body["username"], email=body.get("email"), is_superuser=bool(body.get("is_superuser")))
+        if not isinstance(body, dict) or not isinstance(body.get("username"), str):
+            raise DeisError(self.cluster, "whoami", "the controller answered without a username")
+        return DeisUser(username=body["username"], email=body.get("email"),
+                        is_superuser=body.get("is_superuser") is True)
+
+    def ensure_panel_user(self) -> DeisUser:
+        """The token's user, checked: a superuser (only they see every app) and the configured `username` (Deis shows
+        a certificate only to its owner, admins included). Raises DeisError saying which rule the token breaks."""
+        user = self.whoami()
+        problems = []
+        if not user.is_superuser:
+            problems.append("not superuser")
+        if self.username is not None and user.username != self.username:
+            problems.append(f"the configured username is {self.username!r}")
+        if problems:
+            raise DeisError(self.cluster, "check of the panel's Deis user",
+                            f"{PANEL_USER_RULE}: token belongs to {user.username!r} ({'; '.join(problems)})")
+        return user
 
     def list_apps(self) -> list[DeisApp]:
-        """Every app this token can see (all pages)."""
-        return [
-            DeisApp(
-                id=item["id"], uuid=item.get("uuid", ""), owner=item.get("owner", ""),
-                structure=dict(item.get("structure") or {}), created=parse_date(item.get("created")),
-                updated=parse_date(item.get("updated")),
-            )
-            for item in self._paginate("/v2/apps", "list apps")
-        ]
+        """Every app this token can see (all pages, whole)."""
+        return [_app(item) for item in self._list("/v2/apps", "list apps", key="id")]
 
     def get_app(self, app_id: str) -> DeisApp | None:
         """One app, or None when the token cannot see it (404/403)."""
@@ -166,26 +264,25 @@ class DeisClient:
         response = self._request("GET", f"/v2/apps/{app_id}", call)
         if response.status_code in (403, 404):
             return None
-        item = self._json(response, call)
-        return DeisApp(id=item["id"], uuid=item.get("uuid", ""), owner=item.get("owner", ""),
-                       structure=dict(item.get("structure") or {}), created=parse_date(item.get("created")),
-                       updated=parse_date(item.get("updated")))
+        return _app(self._json(response, call))
 
     def get_config(self, app_id: str) -> DeisConfig:
-        """The app's config: values and limits."""
-        body = self._json(self._request("GET", f"/v2/apps/{app_id}/config", f"config of {app_id}"),
-                          f"config of {app_id}")
-        return _config(body)
+        """The app's config: values and limits. DeisAppGone when the app is gone or no longer visible."""
+        call = f"config of {app_id}"
+        return _config(self._json(self._request("GET", f"/v2/apps/{app_id}/config", call), call, app_id=app_id))
 
     def get_settings(self, app_id: str) -> DeisSettings:
+        """The app's settings (maintenance, routable, labels). DeisAppGone when the app is gone."""
         call = f"settings of {app_id}"
-        body = self._json(self._request("GET", f"/v2/apps/{app_id}/settings", call), call)
+        body = self._json(self._request("GET", f"/v2/apps/{app_id}/settings", call), call, app_id=app_id)
         label = body.get("label") or {}
         return DeisSettings(maintenance=bool(body.get("maintenance")), routable=body.get("routable", True) is not False,
                             label={str(k): str(v) for k, v in label.items()} if isinstance(label, dict) else {})
 
     def list_domains(self, app_id: str) -> list[str]:
-        return [item["domain"] for item in self._paginate(f"/v2/apps/{app_id}/domains", f"domains of {app_id}")]
+        """The app's domains (all pages, whole). DeisAppGone when the app is gone."""
+        items = self._list(f"/v2/apps/{app_id}/domains", f"domains of {app_id}", key="domain", app_id=app_id)
+        return [item["domain"] for item in items]
 
     def list_certificates(self) -> list[DeisCertificate]:
         """Certificates owned by this token's user (Deis scopes them to their owner, even for admins)."""
@@ -196,27 +293,90 @@ class DeisClient:
                 fingerprint=item.get("fingerprint"), starts=parse_date(item.get("starts")),
                 expires=parse_date(item.get("expires")), issuer=item.get("issuer"),
             )
-            for item in self._paginate("/v2/certs", "list certificates")
+            for item in self._list("/v2/certs", "list certificates", key="name")
         ]
 
     # -- writes ---------------------------------------------------------------------------------------------------
-    def set_config(
-        self,
-        app_id: str,
-        *,
-        values: dict[str, Any] | None = None,
-        memory: dict[str, str | None] | None = None,
-        cpu: dict[str, str | None] | None = None,
-    ) -> DeisConfig | None:
-        """Merge keys into the app's config (None unsets); returns the new config, or None when nothing changed."""
-        payload = {key: part for key, part in (("values", values), ("memory", memory), ("cpu", cpu)) if part}
+    def set_config(self, app_id: str, values: dict[str, str | None]) -> DeisConfig | None:
+        """Set config values (None unsets a key); the controller deploys a release before it answers.
+
+        Returns the config after the write, or None when it already had those values (the controller's 409 "changed
+        nothing"). After a lost answer (timeout, reset, 5xx) the config is read back, and the write is sent again
+        only if it did not apply, at most `write_attempts` times in all.
+        """
+        return self._write_config(app_id, {"values": values}, f"set config of {app_id}")
+
+    def set_limits(self, app_id: str, *, memory: dict[str, str | None] | None = None,
+                   cpu: dict[str, str | None] | None = None) -> DeisConfig | None:
+        """Set memory and cpu limits per process type (None unsets), like `set_config` (a deploy, read back)."""
+        payload = {name: part for name, part in (("memory", memory), ("cpu", cpu)) if part}
+        return self._write_config(app_id, payload, f"set limits of {app_id}")
+
+    def _write_config(self, app_id: str, payload: dict[str, dict[str, str | None]], call: str) -> DeisConfig | None:
+        payload = {section: part for section, part in payload.items() if part}
         if not payload:
             return None
-        call = f"set config of {app_id}"
-        response = self._request("POST", f"/v2/apps/{app_id}/config", call, json=payload)
-        if response.status_code == 409:  # "<user> changed nothing - release stopped"
-            return None
-        return _config(self._json(response, call, ok=(200, 201)))
+        path = f"/v2/apps/{app_id}/config"
+        lost = ""
+        for _attempt in range(self.write_attempts):
+            try:
+                response = self._request("POST", path, call, json=payload, timeout=self.write_timeout)
+            except DeisError as error:  # timed out or reset: the controller may have applied it all the same
+                lost = error.reason
+            else:
+                if response.status_code in (200, 201):
+                    return _config(self._json(response, call, ok=(200, 201)))
+                if response.status_code == 409 and _changed_nothing(response):
+                    return None
+                if response.status_code < 500:
+                    raise DeisError(self.cluster, call, _reason(response), response.status_code)
+                lost = _reason(response)
+            try:
+                current = self.get_config(app_id)
+            except DeisError as error:
+                raise DeisError(self.cluster, call, f"the answer was lost ({lost}) and reading the config back "
+                                f"failed ({error.reason}): whether the write applied is unknown") from error
+            if _applied(current, payload):
+                return current
+        raise DeisError(self.cluster, call, f"no answer after {self.write_attempts} attempts (last: {lost}), and "
+                        "reading the config back shows the write did not apply")
+
+
+def _app(item: dict[str, Any]) -> DeisApp:
+    return DeisApp(id=item["id"], uuid=item.get("uuid", ""), owner=item.get("owner", ""),
+                   structure=dict(item.get("structure") or {}), created=parse_date(item.get("created")),
+                   updated=parse_date(item.get("updated")))
+
+
+def _applied(config: DeisConfig, payload: dict[str, dict[str, str | None]]) -> bool:
+    """Whether every key of a config write has the wanted value (absent, for None) in `config`."""
+    for section, wanted in payload.items():
+        current = getattr(config, section)
+        for key, value in wanted.items():
+            if value is None:
+                if key in current:
+                    return False
+            elif key not in current or str(current[key]) != str(value):  # the controller stores strings
+                return False
+    return True
+
+
+def _is_json(response: requests.Response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
+
+
+def _changed_nothing(response: requests.Response) -> bool:
+    """A 409 whose body is the controller's "<user> changed nothing - release stopped"."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    detail = body.get("detail") if isinstance(body, dict) else body
+    return isinstance(detail, str) and detail.rstrip(". ").endswith(CHANGED_NOTHING)
 
 
 def _config(body: dict[str, Any]) -> DeisConfig:

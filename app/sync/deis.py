@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import App, Certificate, Cluster, Domain, LimitSet, utcnow
-from app.services.deis import DeisApp, DeisCertificate, DeisClient, DeisConfig, DeisSettings
+from app.services.deis import DeisApp, DeisAppGone, DeisCertificate, DeisClient, DeisConfig, DeisSettings
 from app.sync.deletion_guard import DeletionGuard
 from app.sync.runs import Outcome, Progress
 from app.sync.upsert import Counts, sweep, upsert
@@ -25,19 +25,33 @@ class FetchedApp:
 
 
 def fetch(client: DeisClient, progress: Progress, workers: int = 8) -> tuple[list[FetchedApp], list[DeisCertificate]]:
-    """Everything the cluster has, or an exception: apps are listed, then detailed with bounded concurrency."""
+    """Everything the cluster has, or an exception: apps are listed, then detailed with bounded concurrency.
+
+    The token's user is checked first (a superuser owning the certificates, or nothing would be whole). An app
+    that answers 404/403 once listed was deleted or unshared meanwhile: it is left out, as vanished.
+    """
+    client.ensure_panel_user()
     apps = client.list_apps()
     progress(5, f"{len(apps)} apps listed")
 
-    def detail(app: DeisApp) -> FetchedApp:
-        return FetchedApp(app, client.get_config(app.id), client.get_settings(app.id), client.list_domains(app.id))
+    def detail(app: DeisApp) -> FetchedApp | None:
+        try:
+            return FetchedApp(app, client.get_config(app.id), client.get_settings(app.id),
+                              client.list_domains(app.id))
+        except DeisAppGone:
+            return None
 
     fetched: list[FetchedApp] = []
+    vanished = 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"deis-{client.cluster}") as pool:
         for done, item in enumerate(pool.map(detail, apps), start=1):
-            fetched.append(item)
+            if item is None:
+                vanished += 1
+            else:
+                fetched.append(item)
             if done % 50 == 0 or done == len(apps):
-                progress(5 + int(85 * done / max(1, len(apps))), f"{done} of {len(apps)} apps detailed")
+                gone = f" ({vanished} vanished since listed)" if vanished else ""
+                progress(5 + int(85 * done / max(1, len(apps))), f"{done} of {len(apps)} apps detailed{gone}")
     certificates = client.list_certificates()
     progress(95, f"{len(certificates)} certificates listed; writing")
     return fetched, certificates

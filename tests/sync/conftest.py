@@ -1,6 +1,11 @@
 """Sync tests run the real synchronizers against the sandbox simulators, on the suite's database and Redis."""
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
 import pytest
 from redis import Redis
 from sqlalchemy import event
@@ -9,6 +14,7 @@ from app.clients import PlatformClients
 from app.config import Settings
 from app.extensions import db
 from app.queues import redis_url
+from app.services.deis import DeisClient
 from app.sync import runner
 from app.sync.locks import redis_locks
 
@@ -53,3 +59,48 @@ def data_writes(app):
     event.listen(db.engine, "after_cursor_execute", collect)
     yield statements
     event.remove(db.engine, "after_cursor_execute", collect)
+
+
+# -- Deis under harsh conditions (issue 9) ----------------------------------------------------------------------
+@dataclass
+class TunedClients(PlatformClients):
+    """Sandbox-backed clients whose Deis clients a test adjusts: a smaller page size, `requests` response hooks
+    (which act on the simulator between two real HTTP calls, like another operator would)."""
+
+    page_size: int | None = None
+    response_hooks: list[Callable[..., Any]] = field(default_factory=list)
+
+    def deis(self, cluster_name: str) -> DeisClient:
+        client = super().deis(cluster_name)
+        if self.page_size is not None:
+            client.page_size = self.page_size
+        client.session.hooks["response"].extend(self.response_hooks)
+        return client
+
+
+@pytest.fixture
+def deis_clients(sandbox, settings):
+    """Build TunedClients from the sandbox's env; `user` puts that scenario user's token in DEIS_CLUSTERS."""
+
+    def build(user: str | None = None, **tuning: Any) -> TunedClients:
+        env = sandbox.env()
+        if user is not None:
+            clusters = json.loads(env["DEIS_CLUSTERS"])
+            for cluster in clusters:
+                cluster["token"] = sandbox.deis[cluster["name"]].token_for(user)
+            env["DEIS_CLUSTERS"] = json.dumps(clusters)
+        environ = {"ADMIN_PANEL_INSTANCE_DIR": str(settings.instance_dir), "DATABASE_URL": settings.database_url,
+                   **env}
+        return TunedClients(Settings.from_env(environ), **tuning)
+
+    return build
+
+
+@pytest.fixture
+def sync_with(app, locks):
+    """Run one source/scope with the given clients, like the job does; returns (runs, failures)."""
+
+    def run(clients: PlatformClients, source: str = "deis", scope: str = "eu-prod"):
+        return runner.run_many(db.session, clients, locks, runner.plan(clients, source, scope), triggered_by="test")
+
+    return run
