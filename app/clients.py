@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import boto3
-
 from app.config import Settings
 from app.services.aws import AwsRegion
 from app.services.cloudflare_dns import CloudflareDns, RequestBudget
@@ -34,14 +32,14 @@ class PlatformClients:
         raise NotConfigured(f"cluster {cluster_name!r} is not in DEIS_CLUSTERS")
 
     def aws_regions(self) -> list[str]:
-        regions = set(self.settings.aws_regions)
+        regions = set(self.settings.aws_regions) | set(self.settings.aws_role_arns)
         regions.update(cluster.aws_region for cluster in self.settings.deis_clusters)
         return sorted(regions)
 
     def aws(self, region: str) -> AwsRegion:
-        session = boto3.session.Session(aws_access_key_id=self.settings.aws_access_key_id,
-                                        aws_secret_access_key=self.settings.aws_secret_access_key)
-        return AwsRegion(region, endpoint_url=self.settings.aws_endpoint_url, session=session)
+        """A client of one region with boto3's own credential chain (never keys from us), through its role if any."""
+        return AwsRegion(region, endpoint_url=self.settings.aws_endpoint_url,
+                         role_arn=self.settings.aws_role_arns.get(region))
 
     def cloudflare(self) -> CloudflareDns:
         if not self.settings.cloudflare_api_token:

@@ -34,6 +34,23 @@ def _fraction(env: dict[str, str], key: str, default: str) -> float:
     return value
 
 
+def _role_arns(raw: str) -> dict[str, str]:
+    """`AWS_ROLE_ARNS`: a JSON object mapping an AWS region to the ARN of the IAM role to read it with."""
+    if not raw.strip():
+        return {}
+    try:
+        arns = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"AWS_ROLE_ARNS is not valid JSON: {error}") from error
+    if not isinstance(arns, dict):
+        raise ConfigError('AWS_ROLE_ARNS must be a JSON object like {"eu-west-1": "arn:aws:iam::123456789012:role/x"}')
+    problems = [f"{region!r}: {arn!r} is not an IAM role ARN" for region, arn in arns.items()
+                if not isinstance(arn, str) or not arn.startswith("arn:") or ":role/" not in arn]
+    if problems:
+        raise ConfigError("AWS_ROLE_ARNS: " + "; ".join(problems))
+    return dict(arns)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the panel reads from its environment."""
@@ -51,9 +68,10 @@ class Settings:
     cloudflare_base_url: str | None = None
     aws_endpoint_url: str | None = None
     aws_regions: list[str] = field(default_factory=list)
-    aws_access_key_id: str | None = None  # None: boto3's usual chain (instance profile, ~/.aws, ...)
-    aws_secret_access_key: str | None = field(default=None, repr=False)
-    cloudflare_rate_limit: int = 1200
+    # AWS credentials come only from boto3's own chain (environment, AWS_PROFILE, SSO, instance or container role);
+    # a region listed here is read through that role, assumed with STS (multi-account).
+    aws_role_arns: dict[str, str] = field(default_factory=dict)
+    cloudflare_rate_limit: int = 800
     cloudflare_rate_window: int = 300
     cloudflare_max_wait: float = 60.0
     sync_max_delete_fraction: float = 0.2  # a run deleting more of a scope (and more than 5) waits for confirmation
@@ -93,9 +111,8 @@ class Settings:
             cloudflare_base_url=env.get("CLOUDFLARE_BASE_URL") or None,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             aws_regions=[r for r in env.get("AWS_REGIONS", "").split(",") if r],
-            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
-            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-            cloudflare_rate_limit=_number(env, "CLOUDFLARE_RATE_LIMIT", "1200"),
+            aws_role_arns=_role_arns(env.get("AWS_ROLE_ARNS") or ""),
+            cloudflare_rate_limit=_number(env, "CLOUDFLARE_RATE_LIMIT", "800"),
             cloudflare_rate_window=_number(env, "CLOUDFLARE_RATE_WINDOW_SECONDS", "300"),
             cloudflare_max_wait=_number(env, "CLOUDFLARE_MAX_WAIT_SECONDS", "60", float),
             sync_max_delete_fraction=_fraction(env, "SYNC_MAX_DELETE_FRACTION", "0.2"),

@@ -49,6 +49,8 @@ def main() -> None:
                "CLOUDFLARE_RATE_LIMIT": "100000"}
     if os.environ.get("REDIS_URL"):
         environ["REDIS_URL"] = os.environ["REDIS_URL"]
+    # The panel never passes AWS keys: boto3 reads moto's fake ones from this process's environment.
+    os.environ.update({key: environ[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
     app = create_app(Settings.from_env(environ))
     try:
         with app.app_context():

@@ -13,8 +13,9 @@ import hashlib
 import io
 import ipaddress
 import logging
+import re
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,10 @@ REBOOT_CODES = {"instance-reboot", "system-reboot"}
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=TAGGING_THREADS * 2)
 
 
+SIGNED_LOG_SIZE = 1_000
+# SigV4: "AWS4-HMAC-SHA256 Credential=<key id>/<date>/<region>/<service>/aws4_request, ..."
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/aws4_request")
+
 # Query-protocol actions (EC2, ELB, ELBv2) that only read: anything else marks the seeded state as changed.
 READ_ACTION_PREFIXES = ("Describe", "List", "Get")
 
@@ -52,8 +57,18 @@ class AwsSandboxError(RuntimeError):
     """The moto server is not running, or a helper was asked about something the scenario does not have."""
 
 
+@dataclass(frozen=True)
+class SignedRequest:
+    """Which credentials signed one request moto received (moto accepts any; tests check what clients sent)."""
+
+    service: str
+    access_key_id: str
+    session_token: str | None
+
+
 class WriteWatch:
-    """WSGI middleware in front of moto that notes whether anything changed moto's state since the last seeding.
+    """WSGI middleware in front of moto that notes whether anything changed moto's state since the last seeding,
+    and which credentials signed each request (`signed`, newest last).
 
     A full reseed costs about half a second; most tests only read AWS, so `reset()` skips it when nothing wrote.
     """
@@ -61,8 +76,13 @@ class WriteWatch:
     def __init__(self, wsgi_app: Any) -> None:
         self.wsgi_app = wsgi_app
         self.changed = False
+        self.signed: deque[SignedRequest] = deque(maxlen=SIGNED_LOG_SIZE)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        credential = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if credential:
+            self.signed.append(SignedRequest(service=credential.group(2), access_key_id=credential.group(1),
+                                             session_token=environ.get("HTTP_X_AMZ_SECURITY_TOKEN")))
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD", "OPTIONS") and not self._reads_only(environ):
             self.changed = True
         return self.wsgi_app(environ, start_response)
@@ -242,6 +262,17 @@ class AwsSimulator:
             self._url = None
             self._clients = {}
         self._http.close()
+
+    @property
+    def signed(self) -> list[SignedRequest]:
+        """The credentials of the requests moto received lately (oldest first); `forget_signatures()` empties it."""
+        watch = self._server.watch if self._server is not None else None
+        return list(watch.signed) if watch is not None else []
+
+    def forget_signatures(self) -> None:
+        """Start a fresh log of signing credentials."""
+        if self._server is not None and self._server.watch is not None:
+            self._server.watch.signed.clear()
 
     @property
     def changed(self) -> bool:

@@ -8,7 +8,10 @@ It reproduces the wire behaviour the panel depends on, quirks included:
 - record validation (type, TTL, IPv4/IPv6, CNAME host, proxiable types), relative record names completed with the
   zone name, the CNAME-exclusivity rule and "identical record already exists";
 - the batch endpoint: deletes, patches, puts, posts applied in that order in one all-or-nothing transaction;
-- a bearer-token check and a per-token rate limit that blocks every call with 429 for the rest of the window.
+- a bearer-token check and a rate limit per *user* across all of that user's tokens (the scenario maps tokens to
+  users), that blocks every call with 429 for the rest of the window;
+- churn (records created and deleted while a client reads, a FaultInjector switch) and a log of the write requests
+  it received (method, path, JSON body), so tests can check what a client really sent.
 
 Where a detail of the real API could not be confirmed, the choice is marked UNCONFIRMED next to it.
 """
@@ -16,13 +19,16 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import ipaddress
 import json
 import math
+import random
 import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +50,8 @@ PROXIABLE_TYPES = frozenset({"A", "AAAA", "CNAME"})
 HOSTNAME_TYPES = frozenset({"CNAME", "MX", "NS", "PTR"})
 PRIORITY_TYPES = frozenset({"MX", "SRV", "URI"})
 MAX_TTL = 86_400
+WRITE_LOG_SIZE = 1_000
+CHURN_PREFIX = "churn-"
 # TTL 1 means "automatic". Minimum 60 s, 30 s on enterprise zones: the SDK 5.9 docstring for `ttl` (generated from
 # Cloudflare's OpenAPI spec) and the 9021 error text seen in 2024 (timothymiller/cloudflare-ddns#179).
 MIN_TTL = {"free": 60, "pro": 60, "business": 60, "enterprise": 30}
@@ -366,7 +374,8 @@ class _Zone:
 
 
 class _RateLimiter:
-    """Fixed window per token: once over budget, every call is refused until the window ends."""
+    """Fixed window per user (all of a user's tokens together): once over budget, every call is refused until the
+    window ends."""
 
     def __init__(self, requests: int, window_seconds: float) -> None:
         self._lock = threading.Lock()
@@ -380,15 +389,15 @@ class _RateLimiter:
             self.window = float(window_seconds)
             self._windows: dict[str, tuple[float, int]] = {}
 
-    def hit(self, token: str) -> tuple[bool, dict[str, str]]:
-        """Count one call; answer whether it is allowed and the rate-limit headers to send."""
+    def hit(self, user: str) -> tuple[bool, dict[str, str]]:
+        """Count one call of `user`; answer whether it is allowed and the rate-limit headers to send."""
         with self._lock:
             now = time.monotonic()
-            started, count = self._windows.get(token, (now, 0))
+            started, count = self._windows.get(user, (now, 0))
             if now >= started + self.window:
                 started, count = now, 0
             count += 1
-            self._windows[token] = (started, count)
+            self._windows[user] = (started, count)
             reset = max(started + self.window - now, 0.0)
             headers = {
                 "Ratelimit": f'"default";r={max(self.requests - count, 0)};t={math.ceil(reset)}',
@@ -410,10 +419,13 @@ class CloudflareSimulator:
         self._resolve_content = resolve_content
         self._zones: dict[str, _Zone] = {}
         self._zones_by_name: dict[str, _Zone] = {}
-        self._token = scenario.cloudflare.token
+        self._tokens = scenario.cloudflare.users_by_token()
         budget = scenario.cloudflare
         self._limiter = _RateLimiter(budget.rate_limit_requests, budget.rate_limit_window_seconds)
-        self.faults = FaultInjector(self._serve, "cloudflare", error_body=self._fault_body)
+        # Write requests as received (method, path, JSON body), newest last; and what churn changed.
+        self.write_log: deque[dict[str, Any]] = deque(maxlen=WRITE_LOG_SIZE)
+        self.churn_log: list[tuple[str, str, str]] = []  # (created | deleted, zone name, record id)
+        self.faults = FaultInjector(self._serve, "cloudflare", error_body=self._fault_body, churn=self._churn)
         self.wsgi_app = self.faults
         self._seed(scenario, resolve_content)
 
@@ -425,14 +437,55 @@ class CloudflareSimulator:
         self._seed(scenario, resolve_content)  # builds outside the lock: requests keep being served meanwhile
         with self._lock:
             self._scenario, self._resolve_content = scenario, resolve_content
-            self._token = scenario.cloudflare.token
+            self._tokens = scenario.cloudflare.users_by_token()
             budget = scenario.cloudflare
             self._limiter.configure(budget.rate_limit_requests, budget.rate_limit_window_seconds)
+            self.write_log.clear()
+            self.churn_log = []
         self.faults.clear()
 
     def rate_limit(self, requests: int, window_seconds: float) -> None:
-        """Change the per-token budget at run time; every token starts a fresh window."""
+        """Change the per-user budget at run time; every user starts a fresh window."""
         self._limiter.configure(requests, window_seconds)
+
+    def add_record(self, zone_name: str, **fields: Any) -> dict[str, Any]:
+        """Create a record as another tool would (validated like the API does); returns it."""
+        with self._lock:
+            return copy.deepcopy(_apply_post(self._zone_named(zone_name), fields, self._clock))
+
+    def remove_record(self, zone_name: str, record_id: str) -> None:
+        """Delete a record as another tool would; KeyError when the zone has no such record."""
+        with self._lock:
+            zone = self._zone_named(zone_name)
+            if record_id not in zone.records:
+                raise KeyError(f"no record {record_id} in zone {zone_name}")
+            zone.remove(record_id)
+
+    def _zone_named(self, zone_name: str) -> _Zone:
+        zone = self._zones_by_name.get(zone_name.lower().rstrip("."))
+        if zone is None:
+            raise KeyError(f"no zone {zone_name!r} in the Cloudflare simulator")
+        return zone
+
+    def _churn(self, rng: random.Random) -> None:
+        """One change by someone else while clients read: delete any record, or create an A record, at random."""
+        with self._lock:
+            zones = list(self._zones.values())
+            if not zones:
+                return
+            zone = rng.choice(zones)
+            if zone.records and rng.random() < 0.5:
+                record_id = rng.choice(list(zone.records))
+                zone.remove(record_id)
+                self.churn_log.append(("deleted", zone.name, record_id))
+                return
+            name = f"{CHURN_PREFIX}{rng.getrandbits(32):08x}.{zone.name}"
+            content = f"198.18.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            core = _validated(zone, {"type": "A", "name": name, "content": content, "ttl": 300})
+            stamp = self._clock.now()
+            record_id = f"{rng.getrandbits(128):032x}"
+            zone.put(_record(record_id, core, created_on=stamp, modified_on=stamp))
+            self.churn_log.append(("created", zone.name, record_id))
 
     def records(self, zone_name: str) -> list[dict[str, Any]]:
         """The zone's records as the API would list them (copies, in listing order); KeyError for an unknown zone."""
@@ -497,17 +550,27 @@ class CloudflareSimulator:
         request = Request(environ)
         headers: dict[str, str] = {}
         try:
-            token = self._authenticate(request)
-            allowed, headers = self._limiter.hit(token)
+            token, user = self._authenticate(request)
+            allowed, headers = self._limiter.hit(user)
             if not allowed:
                 raise _Errors.rate_limited(self._limiter.requests, self._limiter.window)
-            status, payload = self._route(request)
+            if request.method != "GET":
+                self._log_write(request)
+            status, payload = self._route(request, token)
         except ApiError as error:
             status, payload = error.status, error.envelope()
         response = Response(json.dumps(payload), status=status, content_type="application/json", headers=headers)
         return response(environ, start_response)
 
-    def _authenticate(self, request: Request) -> str:
+    def _log_write(self, request: Request) -> None:
+        raw = request.get_data(cache=True)
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except (ValueError, UnicodeDecodeError):
+            body = raw.decode("latin-1")
+        self.write_log.append({"method": request.method, "path": request.path, "body": body})
+
+    def _authenticate(self, request: Request) -> tuple[str, str]:
         authorization = request.headers.get("Authorization")
         if authorization is None:
             if request.headers.get("X-Auth-Key") or request.headers.get("X-Auth-Email"):
@@ -518,11 +581,16 @@ class CloudflareSimulator:
         if scheme.lower() != "bearer" or not token or not re.fullmatch(r"[A-Za-z0-9_.~+/=-]+", token):
             raise _Errors.bad_auth_format()
         # Compare digests so the check takes the same time whatever the token; tokens never reach a log.
-        if hashlib.sha256(token.encode()).digest() != hashlib.sha256(self._token.encode()).digest():
+        digest = hashlib.sha256(token.encode()).digest()
+        user = None
+        for known, owner in self._tokens.items():
+            if hmac.compare_digest(digest, hashlib.sha256(known.encode()).digest()):
+                user = owner
+        if user is None:
             raise _Errors.invalid_token()
-        return token
+        return token, user
 
-    def _route(self, request: Request) -> tuple[int, dict[str, Any]]:
+    def _route(self, request: Request, token: str) -> tuple[int, dict[str, Any]]:
         path = request.path
         if not path.startswith(API_PREFIX + "/"):
             raise _Errors.no_route(path)
@@ -530,7 +598,7 @@ class CloudflareSimulator:
         method = request.method
         if parts == ["user", "tokens", "verify"]:
             self._only(method, "GET")
-            return self._verify_token()
+            return self._verify_token(token)
         if parts[0] != "zones":
             raise _Errors.no_route(path)
         if len(parts) == 1:
@@ -577,8 +645,8 @@ class CloudflareSimulator:
             raise _Errors.unknown_zone(path)
         return zone
 
-    def _verify_token(self) -> tuple[int, dict[str, Any]]:
-        payload = _envelope({"id": hashlib.md5(self._token.encode()).hexdigest(), "status": "active"})
+    def _verify_token(self, token: str) -> tuple[int, dict[str, Any]]:
+        payload = _envelope({"id": hashlib.md5(token.encode()).hexdigest(), "status": "active"})
         payload["messages"] = [{"code": 10000, "message": "This API Token is valid and active", "type": None}]
         return 200, payload
 

@@ -170,10 +170,31 @@ class ZoneSpec(_Strict):
     records: list[RecordSpec] = Field(default_factory=list)
 
 
+class CloudflareTokenSpec(_Strict):
+    """Another API token (another tool of a user): it spends that user's rate limit."""
+
+    token: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+
+
 class CloudflareSpec(_Strict):
-    token: str = "sandbox-cloudflare-token"
+    token: str = "sandbox-cloudflare-token"  # the panel's token
+    # Cloudflare's rate limit is per user across all of that user's tokens: the user the panel's token belongs to.
+    user: str = "sandbox-user"
+    other_tokens: list[CloudflareTokenSpec] = Field(default_factory=list)
     rate_limit_requests: int = 1200
     rate_limit_window_seconds: int = 300
+
+    @model_validator(mode="after")
+    def _unique_tokens(self) -> CloudflareSpec:
+        tokens = [self.token, *(other.token for other in self.other_tokens)]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("cloudflare: a token is listed twice")
+        return self
+
+    def users_by_token(self) -> dict[str, str]:
+        """Every token the simulator accepts, with the user whose rate limit it spends."""
+        return {self.token: self.user, **{other.token: other.user for other in self.other_tokens}}
 
 
 class Scenario(_Strict):

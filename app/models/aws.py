@@ -26,6 +26,8 @@ class Instance(Base):
     db_role: Mapped[str | None] = mapped_column(String(16))
     private_ip: Mapped[str | None] = mapped_column(String(45), index=True)
     public_ip: Mapped[str | None] = mapped_column(String(45), index=True)
+    # The primary IPv6 address (compressed, lower case), so AAAA records relate to the instance.
+    ipv6_ip: Mapped[str | None] = mapped_column(String(45), index=True)
     state: Mapped[str] = mapped_column(String(32), index=True)
     availability_zone: Mapped[str | None] = mapped_column(String(32))
     instance_type: Mapped[str | None] = mapped_column(String(32))
@@ -57,12 +59,18 @@ class LoadBalancer(Base):
 
 
 class LoadBalancerMember(Base):
+    """An instance behind a load balancer: one row per target group it is registered in (classic ELBs: "")."""
+
     __tablename__ = "load_balancer_members"
-    __table_args__ = (UniqueConstraint("load_balancer_id", "instance_id"),)
+    __table_args__ = (UniqueConstraint("load_balancer_id", "instance_id", "target_group",
+                                       name="uq_load_balancer_members_membership"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     load_balancer_id: Mapped[int] = mapped_column(ForeignKey("load_balancers.id", ondelete="CASCADE"), index=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    target_group: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # Set when the target group registers by address (target type `ip`): the address the instance was found by.
+    target_ip: Mapped[str | None] = mapped_column(String(45))
     health: Mapped[str | None] = mapped_column(String(32))
 
     load_balancer: Mapped[LoadBalancer] = relationship(back_populates="members")

@@ -2,14 +2,23 @@
 
 Everything is paginated with boto3's paginators; botocore's "standard" retry mode retries throttling and
 transient errors. Any failure becomes `AwsError` naming the region and the call.
+
+Credentials come only from boto3's own chain (environment with `AWS_SESSION_TOKEN`, `AWS_PROFILE` and shared
+files, SSO, instance and container roles): the panel never passes keys. A region may be read through an IAM role of
+another account, assumed with STS; botocore refreshes those credentials before they expire.
 """
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import CredentialProvider, DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 TAG_BATCH = 20  # describe_tags takes at most 20 load balancers per call
@@ -50,6 +59,18 @@ class AwsInstance:
     launched_at: datetime | None
     tags: dict[str, str]
     events: list[AwsMaintenanceEvent] = field(default_factory=list)
+    ipv6_addresses: tuple[str, ...] = ()  # compressed, lower case: what AAAA records hold
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    """One registration behind a load balancer: an instance by id, or (target type `ip`) an address."""
+
+    target_group: str  # "" for a classic ELB, which has no target groups
+    instance_id: str | None
+    ip: str | None
+    port: int | None
+    health: str
 
 
 @dataclass(frozen=True)
@@ -60,17 +81,56 @@ class AwsLoadBalancer:
     dns_name: str
     arn: str | None
     tags: dict[str, str]
-    members: dict[str, str]  # instance id -> health state
+    targets: list[AwsTarget] = field(default_factory=list)
+
+    @property
+    def members(self) -> dict[str, str]:
+        """Instance id -> health of the targets registered by instance id."""
+        return {target.instance_id: target.health for target in self.targets if target.instance_id}
+
+
+class _AssumedRole(CredentialProvider):
+    """Credentials of an IAM role, assumed on first use and again before they expire."""
+
+    METHOD = "admin-panel-assume-role"
+    CANONICAL_NAME = "admin-panel-assume-role"
+
+    def __init__(self, fetch: Callable[[], dict[str, str]]) -> None:
+        super().__init__()
+        self._fetch = fetch
+
+    def load(self) -> DeferredRefreshableCredentials:
+        # Deferred: the first AWS call assumes the role, so a refusal surfaces as that call's AwsError.
+        return DeferredRefreshableCredentials(refresh_using=self._fetch, method=self.METHOD)
+
+
+def assumed_role_session(role_arn: str, region: str, *, base: boto3.session.Session | None = None,
+                         endpoint_url: str | None = None, session_name: str = "admin-panel") -> boto3.session.Session:
+    """A boto3 session acting as `role_arn`, assumed with credentials from `base` (boto3's own chain by default)."""
+    sts = (base or boto3.session.Session()).client(
+        "sts", endpoint_url=endpoint_url,
+        config=Config(region_name=region, retries={"mode": "standard", "max_attempts": 4}))
+
+    def fetch() -> dict[str, str]:
+        answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+        return {"access_key": answer["AccessKeyId"], "secret_key": answer["SecretAccessKey"],
+                "token": answer["SessionToken"], "expiry_time": answer["Expiration"].isoformat()}
+
+    core = botocore.session.Session()
+    core.get_component("credential_provider").insert_before("env", _AssumedRole(fetch))
+    return boto3.session.Session(botocore_session=core, region_name=region)
 
 
 class AwsRegion:
     """Read-only view of one AWS region."""
 
     def __init__(self, region: str, *, endpoint_url: str | None = None, max_attempts: int = 4,
-                 session: boto3.session.Session | None = None) -> None:
+                 session: boto3.session.Session | None = None, role_arn: str | None = None) -> None:
         self.region = region
         self.calls = 0
         session = session or boto3.session.Session()
+        if role_arn:
+            session = assumed_role_session(role_arn, region, base=session, endpoint_url=endpoint_url)
         config = Config(region_name=region, retries={"mode": "standard", "max_attempts": max_attempts},
                         connect_timeout=10, read_timeout=30)
         self._ec2 = session.client("ec2", endpoint_url=endpoint_url, config=config)
@@ -117,7 +177,7 @@ class AwsRegion:
                     private_ip=item.get("PrivateIpAddress"), public_ip=item.get("PublicIpAddress"),
                     availability_zone=item.get("Placement", {}).get("AvailabilityZone"),
                     instance_type=item.get("InstanceType"), launched_at=item.get("LaunchTime"), tags=tags,
-                    events=events.get(item["InstanceId"], []),
+                    events=events.get(item["InstanceId"], []), ipv6_addresses=_ipv6_addresses(item),
                 ))
         return found
 
@@ -141,9 +201,11 @@ class AwsRegion:
                 health = self._call(self._elb, "describe_instance_health", LoadBalancerName=name)
                 for state in health.get("InstanceStates", []):
                     members[state["InstanceId"]] = state.get("State", "unknown")
+            targets = [AwsTarget(target_group="", instance_id=instance_id, ip=None, port=None, health=state)
+                       for instance_id, state in members.items()]
             balancers.append(AwsLoadBalancer(name=name, region=self.region, kind="classic",
                                              dns_name=description.get("DNSName", ""), arn=None,
-                                             tags=tags.get(name, {}), members=members))
+                                             tags=tags.get(name, {}), targets=targets))
         return balancers
 
     def _v2_load_balancers(self) -> list[AwsLoadBalancer]:
@@ -157,14 +219,37 @@ class AwsRegion:
         balancers = []
         for description in descriptions:
             arn = description["LoadBalancerArn"]
-            members: dict[str, str] = {}
+            targets: list[AwsTarget] = []
             for group in self._pages(self._elbv2, "describe_target_groups", "TargetGroups", LoadBalancerArn=arn):
-                if group.get("TargetType", "instance") != "instance":
-                    continue  # ip/lambda targets are not instances we can relate
+                target_type = group.get("TargetType", "instance")
+                if target_type not in ("instance", "ip"):
+                    continue  # lambda and alb targets are not machines we can relate
                 health = self._call(self._elbv2, "describe_target_health", TargetGroupArn=group["TargetGroupArn"])
                 for target in health.get("TargetHealthDescriptions", []):
-                    members[target["Target"]["Id"]] = target.get("TargetHealth", {}).get("State", "unknown")
+                    target_id = target["Target"]["Id"]
+                    targets.append(AwsTarget(
+                        target_group=group.get("TargetGroupName", ""),
+                        instance_id=target_id if target_type == "instance" else None,
+                        ip=_normal_ip(target_id) if target_type == "ip" else None,
+                        port=target["Target"].get("Port"),
+                        health=target.get("TargetHealth", {}).get("State", "unknown"),
+                    ))
             balancers.append(AwsLoadBalancer(name=description["LoadBalancerName"], region=self.region, kind="v2",
                                              dns_name=description.get("DNSName", ""), arn=arn,
-                                             tags=tags.get(arn, {}), members=members))
+                                             tags=tags.get(arn, {}), targets=targets))
         return balancers
+
+
+def _normal_ip(address: str) -> str:
+    try:
+        return ipaddress.ip_address(address).compressed
+    except ValueError:
+        return address
+
+
+def _ipv6_addresses(item: dict[str, Any]) -> tuple[str, ...]:
+    """Every IPv6 address of an instance: its primary one and those of each network interface, compressed."""
+    found = [item["Ipv6Address"]] if item.get("Ipv6Address") else []
+    for interface in item.get("NetworkInterfaces", []):
+        found += [entry["Ipv6Address"] for entry in interface.get("Ipv6Addresses", []) if entry.get("Ipv6Address")]
+    return tuple(dict.fromkeys(_normal_ip(address) for address in found))

@@ -37,7 +37,8 @@ def write(session: Session, region: str, instances: list[AwsInstance], balancers
             "role": role if role in INSTANCE_ROLES else "other",
             "cluster_id": clusters.get(instance.tags.get("cluster", "")),
             "db_role": db_role if db_role in DB_ROLES else None,
-            "private_ip": instance.private_ip, "public_ip": instance.public_ip, "state": instance.state,
+            "private_ip": instance.private_ip, "public_ip": instance.public_ip,
+            "ipv6_ip": instance.ipv6_addresses[0] if instance.ipv6_addresses else None, "state": instance.state,
             "availability_zone": instance.availability_zone, "instance_type": instance.instance_type,
             "launched_at": instance.launched_at, "tags": instance.tags,
         })
@@ -64,12 +65,10 @@ def write(session: Session, region: str, instances: list[AwsInstance], balancers
     lbs = upsert(session, LoadBalancer, lambda row: row["name"], balancer_rows,
                  [LoadBalancer.aws_region == region], insert_only={"synced_at": now})
     counts += lbs.counts
-    member_rows = [
-        {"load_balancer_id": lbs.ids[balancer.name], "instance_id": saved.ids[instance_id], "health": health}
-        for balancer in balancers for instance_id, health in balancer.members.items() if instance_id in saved.ids
-    ]
+    member_rows = _member_rows(instances, balancers, saved.ids, lbs.ids)
     region_balancers = select(LoadBalancer.id).where(LoadBalancer.aws_region == region)
-    members = upsert(session, LoadBalancerMember, lambda row: (row["load_balancer_id"], row["instance_id"]),
+    members = upsert(session, LoadBalancerMember,
+                     lambda row: (row["load_balancer_id"], row["instance_id"], row["target_group"]),
                      member_rows, [LoadBalancerMember.load_balancer_id.in_(region_balancers)])
     counts += members.counts
 
@@ -80,6 +79,33 @@ def write(session: Session, region: str, instances: list[AwsInstance], balancers
         counts.deleted += sweep(session, LoadBalancer, lbs.stale_ids)
         counts.deleted += sweep(session, Instance, saved.stale_ids)
     return counts
+
+
+def _member_rows(instances: list[AwsInstance], balancers: list[AwsLoadBalancer], instance_ids: dict,
+                 balancer_ids: dict) -> list[dict]:
+    """One row per (balancer, instance, target group); `ip` targets are found by the instance's private or IPv6 IP.
+
+    An instance registered on several ports of one target group is one member, healthy only if every port is.
+    """
+    by_ip: dict[str, str] = {}
+    for instance in instances:
+        for address in (instance.private_ip, *instance.ipv6_addresses):
+            if address:
+                by_ip.setdefault(address, instance.aws_id)
+    rows: dict[tuple, dict] = {}
+    for balancer in balancers:
+        for target in balancer.targets:
+            aws_id = target.instance_id or by_ip.get(target.ip or "")
+            if aws_id not in instance_ids:
+                continue  # an address outside our instances (on premises, another VPC) or a vanished instance
+            key = (balancer_ids[balancer.name], instance_ids[aws_id], target.target_group)
+            row = rows.get(key)
+            if row is None:
+                rows[key] = {"load_balancer_id": key[0], "instance_id": key[1], "target_group": key[2],
+                             "target_ip": target.ip, "health": target.health}
+            elif row["health"] == "healthy" and target.health != "healthy":
+                row["health"] = target.health
+    return list(rows.values())
 
 
 def synchronize(session: Session, client: AwsRegion, progress: Progress, guard: DeletionGuard) -> Outcome:

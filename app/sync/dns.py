@@ -1,23 +1,39 @@
 """Cloudflare synchronizer: zones and their records (all zones, or one zone after a change the panel made)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
 from sqlalchemy.orm import Session
 
 from app.models import DnsRecord, DnsZone, utcnow
-from app.services.cloudflare_dns import CloudflareDns, CloudflareRecord, CloudflareZone
+from app.services.cloudflare_dns import CloudflareDns, CloudflareRecord, CloudflareZone, InconsistentListing
 from app.sync.deletion_guard import DeletionGuard
 from app.sync.runs import Outcome, Progress
 from app.sync.upsert import Counts, sweep, upsert
 
 ALL = "all"
+T = TypeVar("T")
 
 
 class UnknownZone(LookupError):
     """The scope names a zone the Cloudflare token cannot see."""
 
 
+def _twice(read: Callable[[], T]) -> T:
+    """A listing that changed while it was read is tried once more; a second inconsistent one fails the run.
+
+    Failing deletes nothing: a record skipped because the pages shifted under us still exists.
+    """
+    try:
+        return read()
+    except InconsistentListing:
+        return read()
+
+
 def fetch(client: CloudflareDns, scope: str, progress: Progress) -> tuple[list[CloudflareZone], dict[str, list[CloudflareRecord]]]:
-    zones = client.zones()
+    zones = _twice(client.zones)
     if scope != ALL:
         zones = [zone for zone in zones if zone.name == scope]
         if not zones:
@@ -25,7 +41,7 @@ def fetch(client: CloudflareDns, scope: str, progress: Progress) -> tuple[list[C
     progress(5, f"{len(zones)} zones listed")
     records: dict[str, list[CloudflareRecord]] = {}
     for done, zone in enumerate(zones, start=1):
-        records[zone.cf_id] = client.records(zone)
+        records[zone.cf_id] = _twice(partial(client.records, zone))
         progress(5 + int(90 * done / len(zones)), f"{zone.name}: {len(records[zone.cf_id])} records")
     progress(95, "writing")
     return zones, records

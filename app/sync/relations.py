@@ -1,7 +1,9 @@
 """Relations between sources, rebuilt with set-based statements that touch only rows whose relation changed.
 
-record → instance: an A/AAAA record whose content is an instance's public or private IP.
-record → load balancer: a CNAME to a load balancer's DNS name.
+record → instance: an A record whose content is an instance's public or private IP, an AAAA record whose content
+    is its IPv6 address.
+record → load balancer: a CNAME to a load balancer's DNS name, or to `dualstack.<its DNS name>` (the name AWS gives
+    for answers with IPv4 and IPv6 addresses).
 record → app: a record whose name is one of an app's domains.
 record dangling: an A/AAAA/CNAME pointing at nothing we know (no instance, balancer, or record of ours): a takeover risk.
 """
@@ -17,19 +19,24 @@ def rebuild(session: Session) -> int:
     """Recompute every relation; returns how many record rows changed."""
     changed = 0
     address_records = DnsRecord.type.in_(("A", "AAAA"))
-    instance_id = (
+    ipv4_instance = (
         select(func.min(Instance.id))
         .where(or_(Instance.public_ip == DnsRecord.content, Instance.private_ip == DnsRecord.content))
         .scalar_subquery()
     )
-    wanted_instance = case((address_records, instance_id), else_=None)
+    # Instances' IPv6 addresses are stored compressed and lower case; records may carry upper-case hex.
+    ipv6_instance = select(func.min(Instance.id)).where(Instance.ipv6_ip == func.lower(DnsRecord.content))
+    wanted_instance = case((DnsRecord.type == "A", ipv4_instance),
+                           (DnsRecord.type == "AAAA", ipv6_instance.scalar_subquery()), else_=None)
     changed += session.execute(
         update(DnsRecord).where(DnsRecord.instance_id.is_distinct_from(wanted_instance))
         .values(instance_id=wanted_instance).execution_options(synchronize_session=False)
     ).rowcount
 
     cname_target = func.lower(func.rtrim(DnsRecord.content, "."))
-    balancer_id = select(func.min(LoadBalancer.id)).where(LoadBalancer.dns_name == cname_target).scalar_subquery()
+    balancer_id = select(func.min(LoadBalancer.id)).where(
+        or_(LoadBalancer.dns_name == cname_target, literal("dualstack.") + LoadBalancer.dns_name == cname_target)
+    ).scalar_subquery()
     wanted_balancer = case((DnsRecord.type == "CNAME", balancer_id), else_=None)
     changed += session.execute(
         update(DnsRecord).where(DnsRecord.load_balancer_id.is_distinct_from(wanted_balancer))

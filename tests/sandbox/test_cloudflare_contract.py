@@ -6,6 +6,7 @@ Each test asserts what a client sees on the wire and what the simulator then hol
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from itertools import islice
@@ -23,6 +24,7 @@ from .conftest import (
     CLOUDFLARE_FILLER_ZONES,
     cloudflare_resolve_content,
     cloudflare_scenario_document,
+    serve_wsgi,
 )
 
 Http = Callable[..., requests.Response]
@@ -601,3 +603,110 @@ def test_a_resolver_failure_names_the_record(cloudflare_sim: CloudflareSimulator
         cloudflare_sim.reset(parse(cloudflare_scenario_document()), resolve_content=resolver_without_web_2)
 
     assert cloudflare_sim.records("example.org") == before  # a failed reseed leaves the previous state serving
+
+
+# -- harsher switches: rate limit per user, churn, apply-then-fail, the write log ------------------------------------
+def _per_user_document() -> dict:
+    document = cloudflare_scenario_document()
+    document["cloudflare"] = {
+        "token": "panel-token",
+        "user": "ops",
+        "other_tokens": [{"token": "terraform-token", "user": "ops"}, {"token": "ddns-token", "user": "alice"}],
+        "rate_limit_requests": 3,
+        "rate_limit_window_seconds": 300,
+    }
+    return document
+
+
+def test_rate_limit_is_per_user_across_all_of_its_tokens() -> None:
+    simulator = CloudflareSimulator(parse(_per_user_document()), cloudflare_resolve_content)
+    with serve_wsgi(simulator.wsgi_app) as base_url:
+
+        def get(token: str) -> requests.Response:
+            return requests.get(f"{base_url}/client/v4/zones", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+        panel = [get("panel-token").status_code for _ in range(2)]
+        other_tool = get("terraform-token")  # the same user's third request: the last one of the budget
+        blocked = [get("panel-token"), get("terraform-token")]
+        another_user = get("ddns-token")
+
+    assert panel == [200, 200] and other_tool.status_code == 200
+    assert other_tool.headers["Ratelimit"].startswith('"default";r=0;')
+    assert [answer.status_code for answer in blocked] == [429, 429]
+    assert blocked[0].json()["errors"][0]["code"] == 10100
+    assert another_user.status_code == 200  # alice's budget is her own
+
+
+def test_a_token_listed_twice_is_refused() -> None:
+    document = _per_user_document()
+    document["cloudflare"]["other_tokens"].append({"token": "panel-token", "user": "bob"})
+    with pytest.raises(ScenarioError, match="a token is listed twice"):
+        parse(document)
+
+
+def test_churn_creates_and_deletes_records_while_clients_read(
+    cloudflare_sim: CloudflareSimulator, cloudflare_http: Http
+) -> None:
+    before = {record["id"] for record in cloudflare_sim.records("example.org")}
+    cloudflare_http("GET", "/zones")
+    assert cloudflare_sim.churn_log == []  # off by default
+    cloudflare_sim.faults.configure(churn_per_second=2_000, seed=5)
+    threading.Event().wait(0.05)
+    cloudflare_http("GET", "/zones")  # churn happens between requests, as the clock says
+
+    log = cloudflare_sim.churn_log
+    assert len(log) >= 100 and {action for action, _zone, _id in log} == {"created", "deleted"}
+    assert cloudflare_sim.faults.state()["churned"] == len(log)
+    org = {record["id"]: record for record in cloudflare_sim.records("example.org")}
+    for action, zone, record_id in log:
+        if zone == "example.org" and action == "deleted":
+            assert record_id not in org
+    created = [record_id for action, zone, record_id in log if zone == "example.org" and action == "created"]
+    survivors = [org[record_id] for record_id in created if record_id in org]
+    assert all(record["name"].startswith("churn-") and record["type"] == "A" for record in survivors)
+    assert set(org) != before
+
+
+def test_apply_then_fail_keeps_the_record_and_answers_in_the_cloudflare_envelope(
+    cloudflare_client: Cloudflare, cloudflare_sim: CloudflareSimulator
+) -> None:
+    cloudflare_sim.faults.configure(apply_then_fail_rate=1.0, error_statuses=[503])
+    with pytest.raises(cloudflare.InternalServerError) as lost:
+        cloudflare_client.dns.records.create(zone_id=ORG, name="lost", type="A", content="10.0.0.42", ttl=300)
+
+    assert lost.value.status_code == 503 and error_codes(lost.value) == [503]
+    assert [r["content"] for r in cloudflare_sim.records("example.org") if r["name"] == "lost.example.org"] == [
+        "10.0.0.42"]
+    # Reads are answered as usual (the switch applies to writes unless told otherwise).
+    assert any(r.name == "lost.example.org" for r in cloudflare_client.dns.records.list(zone_id=ORG))
+
+
+def test_apply_then_fail_as_a_reset_keeps_the_delete(
+    cloudflare_client: Cloudflare, cloudflare_sim: CloudflareSimulator
+) -> None:
+    victim = next(r for r in cloudflare_sim.records("example.org") if r["name"] == "dangling.example.org")
+    cloudflare_sim.faults.configure(apply_then_fail_rate=1.0, apply_then_fail_reset=True)
+    with pytest.raises(cloudflare.APIConnectionError):
+        cloudflare_client.dns.records.delete(victim["id"], zone_id=ORG)
+    assert all(r["id"] != victim["id"] for r in cloudflare_sim.records("example.org"))
+
+
+def test_the_write_log_holds_what_clients_sent(cloudflare_http: Http, cloudflare_sim: CloudflareSimulator) -> None:
+    web_2 = next(r for r in cloudflare_sim.records("example.org") if r["name"] == "web-2.example.org")
+    cloudflare_http("GET", f"/zones/{ORG}/dns_records")
+    cloudflare_http("PATCH", f"/zones/{ORG}/dns_records/{web_2['id']}", json={"content": "203.0.113.99"})
+
+    assert list(cloudflare_sim.write_log) == [
+        {"method": "PATCH", "path": f"/client/v4/zones/{ORG}/dns_records/{web_2['id']}",
+         "body": {"content": "203.0.113.99"}}]
+    patched = next(r for r in cloudflare_sim.records("example.org") if r["id"] == web_2["id"])
+    assert (patched["content"], patched["ttl"]) == ("203.0.113.99", 120)  # PATCH keeps what it was not sent
+
+
+def test_helpers_add_and_remove_records_as_another_tool_would(cloudflare_sim: CloudflareSimulator) -> None:
+    added = cloudflare_sim.add_record("example.org", type="TXT", name="note", content="hello")
+    assert added["name"] == "note.example.org"
+    cloudflare_sim.remove_record("example.org", added["id"])
+    assert all(r["id"] != added["id"] for r in cloudflare_sim.records("example.org"))
+    with pytest.raises(KeyError):
+        cloudflare_sim.remove_record("example.org", added["id"])

@@ -20,10 +20,23 @@ from app.sync.locks import redis_locks
 
 
 @pytest.fixture
-def clients(sandbox, settings) -> PlatformClients:
+def clients(sandbox, settings, monkeypatch) -> PlatformClients:
     environ = {"ADMIN_PANEL_INSTANCE_DIR": str(settings.instance_dir), "DATABASE_URL": settings.database_url,
                **sandbox.env()}
+    # The panel never passes AWS keys: boto3 reads them from the process environment, as in production.
+    aws_credentials(monkeypatch, environ)
     return PlatformClients(Settings.from_env(environ))
+
+
+def aws_credentials(monkeypatch, environ: dict[str, str]) -> None:
+    """Put the sandbox's AWS keys where boto3's chain finds them, and nothing of this machine's own AWS setup."""
+    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(variable, environ[variable])
 
 
 @pytest.fixture
