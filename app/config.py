@@ -5,6 +5,7 @@ production`) refuses to start with an insecure one.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

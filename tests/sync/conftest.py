@@ -48,8 +48,9 @@ def locks(app):
 def sync(app, clients, locks):
     """Run a sync (all, or one source/scope) like the job does; returns (runs, failures)."""
 
-    def run(source: str | None = None, scope: str | None = None):
-        return runner.run_many(db.session, clients, locks, runner.plan(clients, source, scope), triggered_by="test")
+    def run(source: str | None = None, scope: str | None = None, **options):
+        return runner.run_many(db.session, clients, locks, runner.plan(clients, source, scope), triggered_by="test",
+                               **options)
 
     return run
 

@@ -12,7 +12,6 @@ from html import unescape
 
 import pytest
 import requests
-from rq import Queue
 from sqlalchemy import func, select
 
 from app.clients import PlatformClients
