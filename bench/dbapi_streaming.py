@@ -66,7 +66,7 @@ def peak_rss_mb() -> float:
 def child(phase: str) -> None:
     """Run one phase with parameters from the environment; print a JSON result line."""
     import dbapi  # noqa: F401 - import the package as the service does, so its footprint is in the figure
-    from dbapi import pgtools
+    from dbapi import pgarchive, pgtools
     from dbapi.crypto import Digest, MasterKeys, decrypt_stream, encrypt_stream
     from dbapi.storage import storage_from_config
 
@@ -80,7 +80,7 @@ def child(phase: str) -> None:
     result: dict[str, Any] = {"phase": phase, "baseline_rss_mb": baseline}
     if phase == "backup":
         plain = Digest()
-        with pgtools.dump(server, os.environ["BENCH_SOURCE_DB"]) as stream:
+        with pgarchive.dump(server, os.environ["BENCH_SOURCE_DB"]) as stream:
             stored = storage.write(STORAGE_KEY, encrypt_stream(plain.tap(stream), keys))
         result.update(plain_bytes=plain.size, plain_sha256=plain.hexdigest, stored_bytes=stored)
     elif phase == "download":
@@ -90,7 +90,7 @@ def child(phase: str) -> None:
         result.update(plain_bytes=plain.size, plain_sha256=plain.hexdigest)
     elif phase == "restore":
         plain = Digest()
-        pgtools.restore(
+        pgarchive.restore(
             server, os.environ["BENCH_TARGET_DB"], plain.tap(decrypt_stream(storage.read(STORAGE_KEY), keys))
         )
         result.update(plain_bytes=plain.size, plain_sha256=plain.hexdigest)
@@ -188,7 +188,7 @@ def main() -> None:
         child(arguments.child)
         return
 
-    from dbapi import pgtools
+    from dbapi import pgarchive, pgtools
     from dbapi.crypto import MasterKeys
 
     work = Path(tempfile.mkdtemp(prefix="dbapi-bench-"))

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dbapi import pgtools, runtime
+from dbapi import pgarchive, runtime
 from dbapi.crypto import Digest, encrypt_stream
 from dbapi.models import (
     Backup, BackupKind, BackupState, Database, Operation, OperationKind, OperationState, db, new_id,
@@ -69,7 +69,7 @@ def run_backup(operation_id: str) -> None:
 def _backup(operation: Operation) -> dict[str, Any]:
     backup = db.session.get_one(Backup, operation.backup_id)
     database = db.session.get_one(Database, operation.database_id)
-    store_archive(operation, backup, lambda: pgtools.dump(runtime_server(database.server), database.name))
+    store_archive(operation, backup, lambda: pgarchive.dump(runtime_server(database.server), database.name))
     return {"backup": backup_view(backup), "database": database_view(database)}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbapi import pgtools, runtime
+from dbapi import pgarchive, runtime
 from dbapi.crypto import decrypt_stream
 from dbapi.models import Backup, BackupState, Database, Operation, OperationKind, db
 from dbapi.operations import idempotency, lifecycle
@@ -55,5 +55,5 @@ def _restore(operation: Operation) -> dict[str, Any]:
     server = runtime_server(database.server)
     meter = lifecycle.ProgressMeter(operation)
     plain = meter.tap(decrypt_stream(context.storage.read(backup.storage_key), context.settings.master_keys))
-    pgtools.restore(server, database.name, plain, role=database.username)
+    pgarchive.restore(server, database.name, plain)
     return {"database": database_view(database), "backup": backup_view(backup)}
