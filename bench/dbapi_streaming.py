@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 STORAGE_KEY = "bench/backup.enc"
+BENCH_BACKUP_ID = "bench-backup"  # every object is bound to its backup id (crypto format 2)
 BATCH_ROWS = 250_000
 
 
@@ -81,17 +82,17 @@ def child(phase: str) -> None:
     if phase == "backup":
         plain = Digest()
         with pgarchive.dump(server, os.environ["BENCH_SOURCE_DB"]) as stream:
-            stored = storage.write(STORAGE_KEY, encrypt_stream(plain.tap(stream), keys))
+            stored = storage.write(STORAGE_KEY, encrypt_stream(plain.tap(stream), keys, backup_id=BENCH_BACKUP_ID))
         result.update(plain_bytes=plain.size, plain_sha256=plain.hexdigest, stored_bytes=stored)
     elif phase == "download":
         plain = Digest()
-        for _ in plain.tap(decrypt_stream(storage.read(STORAGE_KEY), keys)):
+        for _ in plain.tap(decrypt_stream(storage.read(STORAGE_KEY), keys, backup_id=BENCH_BACKUP_ID)):
             pass
         result.update(plain_bytes=plain.size, plain_sha256=plain.hexdigest)
     elif phase == "restore":
         plain = Digest()
         pgarchive.restore(
-            server, os.environ["BENCH_TARGET_DB"], plain.tap(decrypt_stream(storage.read(STORAGE_KEY), keys))
+            server, os.environ["BENCH_TARGET_DB"], plain.tap(decrypt_stream(storage.read(STORAGE_KEY), keys, backup_id=BENCH_BACKUP_ID))
         )
         result.update(plain_bytes=plain.size, plain_sha256=plain.hexdigest)
     else:

@@ -1,18 +1,18 @@
 """Restores: storage -> decrypt + decompress -> pg_restore into a database, streaming.
 
 Any succeeded backup may be restored into any ready database: that is how a backup is "cloned" to another app.
-A tampered or truncated object fails authentication part-way; pg_restore runs in a single transaction, so the
-target is left as it was and the operation fails loudly.
+A tampered or truncated object fails authentication part-way, an object of another backup fails at once, an archive
+whose SHA-256 differs from the recorded one fails before its last chunk; pg_restore runs in a single transaction,
+so the target is left as it was and the operation fails loudly.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from dbapi import pgarchive, runtime
-from dbapi.crypto import decrypt_stream
+from dbapi import pgarchive
 from dbapi.models import Backup, BackupState, Database, Operation, OperationKind, db
 from dbapi.operations import idempotency, lifecycle
-from dbapi.operations.backups import backup_or_404
+from dbapi.operations.backups import backup_or_404, verified_archive
 from dbapi.operations.databases import database_or_404, refuse_if_busy, require_ready, runtime_server
 from dbapi.operations.errors import Refused
 from dbapi.operations.views import backup_view, database_view
@@ -51,9 +51,8 @@ def run_restore(operation_id: str) -> None:
 def _restore(operation: Operation) -> dict[str, Any]:
     backup = db.session.get_one(Backup, operation.backup_id)
     database = db.session.get_one(Database, operation.database_id)
-    context = runtime()
     server = runtime_server(database.server)
     meter = lifecycle.ProgressMeter(operation)
-    plain = meter.tap(decrypt_stream(context.storage.read(backup.storage_key), context.settings.master_keys))
+    plain = meter.tap(verified_archive(backup))
     pgarchive.restore(server, database.name, plain)
     return {"database": database_view(database), "backup": backup_view(backup)}

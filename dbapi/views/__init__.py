@@ -7,6 +7,7 @@ from apiflask import APIFlask, HTTPError
 from flask import Request, Response
 from werkzeug.exceptions import BadRequest
 
+from dbapi.crypto import BackupIntegrityError
 from dbapi.operations.errors import Refused
 from dbapi.storage import StorageError
 from dbapi.tokens import TokenRefused
@@ -58,6 +59,11 @@ def register_views(app: APIFlask) -> None:
     def storage_unavailable(error: StorageError) -> Any:
         # Only reached outside operations (downloads, deleting a backup): the storage itself is at fault.
         return app.error_callback(HTTPError(503, f"backup storage failed: {error}"))
+
+    @app.errorhandler(BackupIntegrityError)
+    def backup_damaged(error: BackupIntegrityError) -> Any:
+        # Only reached outside operations (a download): the stored object is not this backup's, nothing was sent.
+        return app.error_callback(HTTPError(409, str(error)))
 
     @app.errorhandler(TokenRefused)
     def token_refused(error: TokenRefused) -> Any:

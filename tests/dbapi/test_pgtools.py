@@ -248,16 +248,16 @@ def test_backup_pipeline_dump_encrypt_store_then_read_decrypt_restore(dbapi_pg, 
     storage = LocalStorage(tmp_path / "backups")
     plain = Digest()
     with pgarchive.dump(dbapi_pg, database.dbname) as stream:
-        stored = storage.write("db/backup-1", encrypt_stream(plain.tap(stream), keys))
+        stored = storage.write("db/backup-1", encrypt_stream(plain.tap(stream), keys, backup_id="backup-1"))
     raw = (tmp_path / "backups" / "db" / "backup-1").read_bytes()
     assert len(raw) == stored
     assert b"PGDMP" not in raw and b"customer-1" not in raw
 
-    downloaded = b"".join(decrypt_stream(storage.read("db/backup-1"), keys))
+    downloaded = b"".join(decrypt_stream(storage.read("db/backup-1"), keys, backup_id="backup-1"))
     assert len(downloaded) == plain.size
     assert hashlib.sha256(downloaded).hexdigest() == plain.hexdigest
 
-    pgarchive.restore(dbapi_pg, second_database.dbname, decrypt_stream(storage.read("db/backup-1"), keys))
+    pgarchive.restore(dbapi_pg, second_database.dbname, decrypt_stream(storage.read("db/backup-1"), keys, backup_id="backup-1"))
     assert shop_rows(dbapi_pg, second_database) == shop_rows(dbapi_pg, database)
 
 
