@@ -19,6 +19,7 @@ from dbapi.models import (
     utcnow,
 )
 from dbapi.operations import idempotency, lifecycle
+from dbapi.operations.callback_targets import require_allowed_callback
 from dbapi.operations.databases import database_or_404, require_ready, runtime_server
 from dbapi.operations.errors import Refused
 from dbapi.operations.views import backup_view, database_view
@@ -43,6 +44,7 @@ def new_backup(database: Database, kind: str) -> Backup:
 
 def request_backup(database_id: str, *, callback_url: str, request_id: str | None) -> Operation:
     """Record a backup operation of a ready database and queue it."""
+    require_allowed_callback(callback_url)
     request_fingerprint = idempotency.fingerprint(OperationKind.BACKUP, database_id, {"callback_url": callback_url})
     replayed = idempotency.replay(request_id, request_fingerprint)
     if replayed is not None:

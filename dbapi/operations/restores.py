@@ -12,6 +12,7 @@ from typing import Any
 from dbapi import pgarchive
 from dbapi.models import Backup, BackupState, Database, Operation, OperationKind, db
 from dbapi.operations import idempotency, lifecycle
+from dbapi.operations.callback_targets import require_allowed_callback
 from dbapi.operations.backups import backup_or_404, verified_archive
 from dbapi.operations.databases import database_or_404, refuse_if_busy, require_ready, runtime_server
 from dbapi.operations.errors import Refused
@@ -20,6 +21,7 @@ from dbapi.operations.views import backup_view, database_view
 
 def request_restore(database_id: str, *, backup_id: str, callback_url: str, request_id: str | None) -> Operation:
     """Record a restore of `backup_id` into `database_id` and queue it; Refused(409) unless the backup succeeded."""
+    require_allowed_callback(callback_url)
     request_fingerprint = idempotency.fingerprint(
         OperationKind.RESTORE, database_id, {"backup_id": backup_id, "callback_url": callback_url}
     )

@@ -14,6 +14,7 @@ from dbapi import runtime, tokens
 from dbapi.crypto import BackupIntegrityError
 from dbapi.models import Backup, BackupKind, BackupState, Database, Operation, OperationKind, Token, db
 from dbapi.operations import lifecycle
+from dbapi.operations.callback_targets import require_allowed_callback
 from dbapi.operations.backups import backup_or_404, new_backup, store_archive, verified_archive
 from dbapi.operations.databases import database_or_404, refuse_if_busy, require_ready
 from dbapi.operations.errors import OperationFailed, Refused
@@ -125,6 +126,7 @@ def grant_download(backup_id: str, *, ttl_seconds: int, base_url: str) -> dict[s
 
 def grant_upload(database_id: str, *, ttl_seconds: int, callback_url: str | None, base_url: str) -> dict[str, Any]:
     """Issue a single-use upload token for a ready database (and commit); its result goes to `callback_url`."""
+    require_allowed_callback(callback_url)
     database = database_or_404(database_id)
     check_upload_target(database)
     return _grant(

@@ -21,7 +21,8 @@ def _not_reserved(value: str | None) -> str | None:
 
 
 # An absolute http(s) URL with a host name or IPv4 address: what a callback can be POSTed to.
-CALLBACK_URL_PATTERN = r"^https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#][!-~]*)?$"
+PORT_PATTERN = r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+CALLBACK_URL_PATTERN = rf"^https?://[A-Za-z0-9._~-]+{PORT_PATTERN}([/?#][!-~]*)?$"
 
 
 class _Strict(BaseModel):
