@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import Request, Response
+from flask import Request
 from werkzeug.exceptions import BadRequest
 
 from dbapi.crypto import BackupIntegrityError
@@ -14,6 +14,7 @@ from dbapi.storage import StorageError
 from dbapi.tokens import TokenRefused
 from dbapi.views import backups, databases, operations, servers, tokens, transfers
 from dbapi.views.schemas import PORT_PATTERN
+from dbapi.views.security import register_security
 
 UPLOAD_PATH = "/databases/{database_id}/uploads"
 
@@ -72,10 +73,7 @@ def register_views(app: APIFlask) -> None:
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if error.status == 401 else {}
         return app.error_callback(HTTPError(error.status, error.reason, headers=headers))
 
-    @app.after_request
-    def no_sniffing(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+    register_security(app)
 
     @app.spec_processor
     def document_bodies(spec: dict[str, Any]) -> dict[str, Any]:
