@@ -125,6 +125,8 @@ def fill(server: Any, dbname: str, target_mb: int) -> tuple[int, float]:
     started = time.monotonic()
     with psycopg.connect(make_conninfo(server.dsn, dbname=dbname), autocommit=True) as conn:
         conn.execute("SET synchronous_commit = off")
+        # The tenant owns its tables, as in production: pg_dump runs with the owner's rights only.
+        conn.execute(f'SET ROLE "{dbname}_owner"')
         conn.execute(
             "CREATE TABLE orders (id bigint PRIMARY KEY, customer text, amount numeric(12,2), "
             "placed_at timestamptz, note text)"
