@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from rq import Queue
 
 from dbapi import runtime
+from dbapi.callback_hosts import CallbackRefused, CallbackUnresolvable, check_callback_url
 from dbapi.config import Settings
 from dbapi.crypto import MasterKeys, UnknownMasterKeyError
 from dbapi.models import CallbackState, Operation, db, utcnow
@@ -145,23 +146,20 @@ def deliver(operation_id: str) -> None:
         return
     operation.callback_attempts += 1
     attempt = operation.callback_attempts
-    timestamp = int(time.time())
     try:
-        response = requests.post(
-            operation.callback_url or "",
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(settings.callback_secret, body, timestamp),
-                OPERATION_HEADER: operation.id,
-                "User-Agent": "dbapi-callbacks/1",
-            },
-            timeout=REQUEST_TIMEOUT_SECONDS,
-            allow_redirects=False,  # a redirect is not an acknowledgement; and never re-POST elsewhere
-        )
-        failure = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-    except requests.RequestException as error:
-        failure = f"{type(error).__name__}: {error}"
+        # Checked again now: the settings or what the host resolves to may have changed since the request.
+        check_callback_url(operation.callback_url or "", allowed=settings.callback_hosts, production=settings.production)
+    except CallbackUnresolvable as error:
+        failure: str | None = str(error)
+    except CallbackRefused as error:
+        operation.callback_state = CallbackState.ABANDONED
+        operation.callback_last_error = f"refused: {error}"[:1000]
+        operation.callback_body_sealed = None
+        db.session.commit()
+        log.error("callback abandoned operation=%s: refused: %s", operation.id, error)
+        return
+    else:
+        failure = _post(operation, body, settings)
     if failure is None:
         operation.callback_state = CallbackState.DELIVERED
         operation.callback_delivered_at = utcnow()
@@ -185,3 +183,24 @@ def deliver(operation_id: str) -> None:
     context.queue.enqueue_in(
         timedelta(seconds=delay), deliver, operation.id, job_id=f"callback-{operation.id}-{attempt}", result_ttl=0
     )
+
+
+def _post(operation: Operation, body: bytes, settings: Settings) -> str | None:
+    """POST one signed attempt; None on a 2xx, else why it failed."""
+    timestamp = int(time.time())
+    try:
+        response = requests.post(
+            operation.callback_url or "",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(settings.callback_secret, body, timestamp),
+                OPERATION_HEADER: operation.id,
+                "User-Agent": "dbapi-callbacks/1",
+            },
+            timeout=REQUEST_TIMEOUT_SECONDS,
+            allow_redirects=False,  # a redirect is not an acknowledgement; and never re-POST elsewhere
+        )
+    except requests.RequestException as error:
+        return f"{type(error).__name__}: {error}"
+    return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"

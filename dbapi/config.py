@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbapi.callback_hosts import parse_hosts
 from dbapi.crypto import MasterKeyError, MasterKeys
 from dbapi.pgtools import PgServer, PgToolError
 
@@ -22,7 +23,8 @@ DEV_TOKEN_SECRET = "dev-dbapi-token-secret-change-me"
 DEV_MASTER_KEY_ID = "dev"
 DEV_MASTER_KEY = b"dbapi-development-master-key-32b"  # exactly 32 bytes; never used in production
 
-SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# Checked with fullmatch: "$" would also accept a trailing newline.
+SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 MIN_SECRET_LENGTH = 32
 
 
@@ -50,6 +52,8 @@ class Settings:
     public_url: str | None = None  # base URL developers use for download/upload; None: the request's host
     job_timeout_seconds: int = 6 * 3600
     queue_name: str = "dbapi"  # DBAPI_QUEUE: only to keep concurrent test sessions apart on one Redis
+    callback_hosts: tuple[str, ...] = ()  # DBAPI_CALLBACK_HOSTS; empty: any host (development only)
+    public_docs: bool = False  # DBAPI_PUBLIC_DOCS: /docs and /openapi.json without the service key in production
 
     @property
     def production(self) -> bool:
@@ -82,6 +86,8 @@ class Settings:
             public_url=(env.get("DBAPI_PUBLIC_URL") or "").rstrip("/") or None,
             job_timeout_seconds=_positive_int(env, "DBAPI_JOB_TIMEOUT_SECONDS", 6 * 3600),
             queue_name=env.get("DBAPI_QUEUE") or "dbapi",
+            callback_hosts=_callback_hosts(env.get("DBAPI_CALLBACK_HOSTS") or ""),
+            public_docs=(env.get("DBAPI_PUBLIC_DOCS") or "").strip().lower() in ("1", "true", "yes"),
         )
         settings.check()
         return settings
@@ -108,6 +114,8 @@ class Settings:
             problems.append("DBAPI_REDIS_URL (or REDIS_URL) must be set (the embedded Redis is for development only)")
         if self.servers is None:
             problems.append("DBAPI_SERVERS must be set (the embedded PostgreSQL is for development only)")
+        if not self.callback_hosts:
+            problems.append("DBAPI_CALLBACK_HOSTS must list the hosts callbacks may go to (e.g. panel.example.com)")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
@@ -134,7 +142,7 @@ def parse_servers(text: str) -> dict[str, PgServer] | None:
         raise ConfigError('DBAPI_SERVERS must be a JSON object like {"main": {"dsn": "postgresql://..."}}')
     servers: dict[str, PgServer] = {}
     for name, spec in raw.items():
-        if not SERVER_NAME.match(name):
+        if not SERVER_NAME.fullmatch(name):
             raise ConfigError(f"DBAPI_SERVERS: server name {name!r} must match {SERVER_NAME.pattern}")
         if not isinstance(spec, dict):
             raise ConfigError(f"DBAPI_SERVERS: server {name!r} must be an object with a 'dsn'")
@@ -143,6 +151,13 @@ def parse_servers(text: str) -> dict[str, PgServer] | None:
         except PgToolError as error:
             raise ConfigError(f"DBAPI_SERVERS: {error}") from None
     return servers
+
+
+def _callback_hosts(text: str) -> tuple[str, ...]:
+    try:
+        return parse_hosts(text)
+    except ValueError as error:
+        raise ConfigError(f"DBAPI_CALLBACK_HOSTS: {error}") from None
 
 
 def _positive_int(env: dict[str, str], name: str, default: int) -> int:

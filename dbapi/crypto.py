@@ -1,12 +1,13 @@
 """Streaming compression + authenticated encryption of backups.
 
-Contract: ``encrypt_stream(plain_chunks, keys)`` turns any iterable of plain bytes (a ``pg_dump -Fc`` archive)
-into encrypted bytes; ``decrypt_stream(encrypted_chunks, keys)`` gives the plain bytes back or raises
-``BackupIntegrityError``. Both hold at most about two chunks in memory, whatever the stream size.
+Contract: ``encrypt_stream(plain_chunks, keys, backup_id=...)`` turns any iterable of plain bytes (a ``pg_dump -Fc``
+archive) into encrypted bytes bound to that backup id; ``decrypt_stream(encrypted_chunks, keys, backup_id=...)`` gives
+the plain bytes back or raises ``BackupIntegrityError``, also when the object was made for another backup id (two
+objects swapped in storage). Both hold at most about two chunks in memory, whatever the stream size.
 
-Format (version 1, all integers big-endian)::
+Format (version 2, all integers big-endian)::
 
-    header  = magic b"DBAPIENC" | version u8 = 1 | compression u8 (0 none, 1 zlib) | chunk_size u32
+    header  = magic b"DBAPIENC" | version u8 = 2 | compression u8 (0 none, 1 zlib) | chunk_size u32
               | nonce_prefix 8 bytes | key_id_len u8 | key_id (ascii) | wrapped_len u16 | wrapped_key
     frame*  = final_flag u8 (0 or 1) | length u32 | AES-256-GCM ciphertext+tag (length bytes)
 
@@ -15,9 +16,12 @@ Format (version 1, all integers big-endian)::
   (the last one shorter, possibly empty); each chunk is one frame. There is always at least one frame, and exactly
   the last frame has ``final_flag`` = 1, so a stream cut at a frame boundary is detected.
 - Each stream has a random 32-byte data key, wrapped with AES-256-GCM under the current master key
-  (``wrapped_key`` = 12-byte nonce | ciphertext | tag, AAD = ``b"dbapi-data-key/v1/" + key_id``).
-- Chunk ``i`` uses nonce ``nonce_prefix | u32(i)`` and AAD ``sha256(header) | u64(i) | final_flag``: a changed
-  header, a reordered, dropped, duplicated or truncated chunk, or a flipped byte anywhere fails authentication.
+  (``wrapped_key`` = 12-byte nonce | ciphertext | tag, AAD = ``b"dbapi-data-key/v2/" + key_id + b"/" + backup_id``).
+- The backup's identity is part of the header AAD, not of the header: ``header_aad = sha256(b"dbapi-backup/v2/" +
+  backup_id + b"\0" + header)``. Chunk ``i`` uses nonce ``nonce_prefix | u32(i)`` and AAD ``header_aad | u64(i) |
+  final_flag``: a changed header, an object of another backup, a reordered, dropped, duplicated or truncated chunk,
+  or a flipped byte anywhere fails authentication. Version 1 (no backup id) is refused: no backup of that format
+  was ever kept.
 - Decryption yields plain bytes chunk by chunk as each chunk authenticates; a consumer must treat an exception
   part-way through as "everything so far is void" (pg_restore runs in a single transaction for that reason).
 """
@@ -38,7 +42,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MAGIC = b"DBAPIENC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHUNK_SIZE = 1024 * 1024
 COMPRESSION_NONE = 0
 COMPRESSION_ZLIB = 1
@@ -47,7 +51,9 @@ DEFAULT_COMPRESS_LEVEL = 1
 AUTO_COMPRESS_SAMPLE = 1024 * 1024
 AUTO_COMPRESS_MAX_RATIO = 0.9
 
-_KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Checked with fullmatch: "$" would also accept a trailing newline.
+_KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_BACKUP_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _TAG_SIZE = 16
 _DATA_KEY_SIZE = 32
 _WRAP_NONCE_SIZE = 12
@@ -79,7 +85,7 @@ class MasterKeys:
             raise MasterKeyError("no master key configured: expected at least one 'key_id:base64' entry")
         seen: dict[str, bytes] = {}
         for key_id, key in keys:
-            if not _KEY_ID.match(key_id):
+            if not _KEY_ID.fullmatch(key_id):
                 raise MasterKeyError(
                     f"invalid master key id {key_id!r}: use 1-64 characters from A-Z a-z 0-9 _ . - "
                     "starting with a letter or digit"
@@ -113,7 +119,7 @@ class MasterKeys:
     @staticmethod
     def generate_spec(key_id: str = "k1") -> str:
         """Return a fresh ``"key_id:<base64>"`` entry (32 random bytes) for configuration or tests."""
-        if not _KEY_ID.match(key_id):
+        if not _KEY_ID.fullmatch(key_id):
             raise MasterKeyError(f"invalid master key id {key_id!r}")
         return f"{key_id}:{base64.b64encode(os.urandom(_DATA_KEY_SIZE)).decode('ascii')}"
 
@@ -191,8 +197,18 @@ class Digest:
         return self._sha.hexdigest()
 
 
-def _wrap_aad(key_id: str) -> bytes:
-    return b"dbapi-data-key/v1/" + key_id.encode("ascii")
+def _wrap_aad(key_id: str, backup_id: str) -> bytes:
+    return b"dbapi-data-key/v2/" + key_id.encode("ascii") + b"/" + _backup_id_bytes(backup_id)
+
+
+def _backup_id_bytes(backup_id: str) -> bytes:
+    if not isinstance(backup_id, str) or not _BACKUP_ID.fullmatch(backup_id):
+        raise ValueError("backup_id must be 1-64 characters from A-Z a-z 0-9 _ . -")
+    return backup_id.encode("ascii")
+
+
+def _header_aad(header: bytes, backup_id: str) -> bytes:
+    return hashlib.sha256(b"dbapi-backup/v2/" + _backup_id_bytes(backup_id) + b"\0" + header).digest()
 
 
 def _chunk_nonce(prefix: bytes, index: int) -> bytes:
@@ -220,10 +236,12 @@ def encrypt_stream(
     plain_chunks: Iterable[bytes],
     keys: MasterKeys,
     *,
+    backup_id: str,
     chunk_size: int = CHUNK_SIZE,
     compress_level: int | None = None,
 ) -> Iterator[bytes]:
-    """Compress and encrypt ``plain_chunks`` under a fresh data key wrapped by ``keys.current_id``.
+    """Compress and encrypt ``plain_chunks`` under a fresh data key wrapped by ``keys.current_id``, bound to
+    ``backup_id`` (only ``decrypt_stream`` with the same id opens it).
 
     ``compress_level`` None = zlib level 1 unless the first chunk of input is incompressible; 0 = no
     compression; 1-9 = zlib at that level. Yields the header, then one frame per ``chunk_size`` bytes of
@@ -233,6 +251,7 @@ def encrypt_stream(
         raise ValueError(f"chunk_size must be between 1 and {_MAX_CHUNK_SIZE}")
     if compress_level is not None and not 0 <= compress_level <= 9:
         raise ValueError("compress_level must be None (auto) or 0-9")
+    _backup_id_bytes(backup_id)
     plain_iter = iter(plain_chunks)
     head = bytearray()
     for plain in plain_iter:
@@ -244,10 +263,10 @@ def encrypt_stream(
     data_key = AESGCM.generate_key(bit_length=256)
     wrap_nonce = os.urandom(_WRAP_NONCE_SIZE)
     key_id = keys.current_id
-    wrapped = wrap_nonce + AESGCM(keys.get(key_id)).encrypt(wrap_nonce, data_key, _wrap_aad(key_id))
+    wrapped = wrap_nonce + AESGCM(keys.get(key_id)).encrypt(wrap_nonce, data_key, _wrap_aad(key_id, backup_id))
     nonce_prefix = os.urandom(_NONCE_PREFIX_SIZE)
     header = _encode_header(compression, chunk_size, nonce_prefix, key_id, wrapped)
-    header_hash = hashlib.sha256(header).digest()
+    header_hash = _header_aad(header, backup_id)
     aead = AESGCM(data_key)
     yield header
 
@@ -335,7 +354,7 @@ def _read_header(reader: _StreamReader) -> EncryptionHeader:
         key_id = key_id_raw.decode("ascii")
     except UnicodeDecodeError:
         raise BackupIntegrityError("backup header has a malformed master key id") from None
-    if not _KEY_ID.match(key_id):
+    if not _KEY_ID.fullmatch(key_id):
         raise BackupIntegrityError("backup header has a malformed master key id")
     raw = fixed + key_id_raw + struct.pack(">H", wrapped_len) + wrapped_key
     return EncryptionHeader(version, compression, chunk_size, nonce_prefix, key_id, wrapped_key, raw)
@@ -346,7 +365,7 @@ def read_header(encrypted_chunks: Iterable[bytes]) -> EncryptionHeader:
     return _read_header(_StreamReader(encrypted_chunks))
 
 
-def _unwrap_data_key(header: EncryptionHeader, keys: MasterKeys) -> bytes:
+def _unwrap_data_key(header: EncryptionHeader, keys: MasterKeys, backup_id: str) -> bytes:
     if header.key_id not in keys:
         raise BackupIntegrityError(
             f"backup was encrypted with master key {header.key_id!r}, which is not configured "
@@ -357,24 +376,28 @@ def _unwrap_data_key(header: EncryptionHeader, keys: MasterKeys) -> bytes:
         raise BackupIntegrityError("backup header has a malformed wrapped data key")
     try:
         return AESGCM(keys.get(header.key_id)).decrypt(
-            wrapped[:_WRAP_NONCE_SIZE], wrapped[_WRAP_NONCE_SIZE:], _wrap_aad(header.key_id)
+            wrapped[:_WRAP_NONCE_SIZE], wrapped[_WRAP_NONCE_SIZE:], _wrap_aad(header.key_id, backup_id)
         )
     except InvalidTag:
         raise BackupIntegrityError(
-            f"the data key of this backup does not open with master key {header.key_id!r} "
-            "(wrong key material for that id, or the header was tampered with)"
+            f"the stored object is not backup {backup_id}: its data key does not open for that backup with master "
+            f"key {header.key_id!r} (the object belongs to another backup, the key material for that id differs, "
+            "or the header was tampered with)"
         ) from None
 
 
-def decrypt_stream(encrypted_chunks: Iterable[bytes], keys: MasterKeys) -> Iterator[bytes]:
-    """Authenticate, decrypt and decompress a stream made by ``encrypt_stream``, yielding plain bytes.
+def decrypt_stream(encrypted_chunks: Iterable[bytes], keys: MasterKeys, *, backup_id: str) -> Iterator[bytes]:
+    """Authenticate, decrypt and decompress a stream made by ``encrypt_stream`` for ``backup_id``, yielding plain
+    bytes.
 
-    Raises ``BackupIntegrityError`` on tampering, truncation, trailing data or an unknown master key.
+    Raises ``BackupIntegrityError`` on tampering, truncation, trailing data, an unknown master key, or an object made
+    for another backup.
     """
+    _backup_id_bytes(backup_id)
     reader = _StreamReader(encrypted_chunks)
     header = _read_header(reader)
-    aead = AESGCM(_unwrap_data_key(header, keys))
-    header_hash = hashlib.sha256(header.raw).digest()
+    aead = AESGCM(_unwrap_data_key(header, keys, backup_id))
+    header_hash = _header_aad(header.raw, backup_id)
     decompressor = zlib.decompressobj() if header.compression == COMPRESSION_ZLIB else None
     max_frame = header.chunk_size + _TAG_SIZE
     index = 0

@@ -1,4 +1,4 @@
-"""PostgreSQL administration for the Databases API: roles, databases, ``pg_dump`` and ``pg_restore``.
+"""PostgreSQL administration for the Databases API: roles, databases, session roles, the client tools.
 
 Contract:
 - ``PgServer`` describes one managed server: ``dsn`` is a superuser connection string (it never leaves dbapi:
@@ -6,8 +6,8 @@ Contract:
   the client binaries (otherwise, among ``pg_dump``/``pg_restore`` on PATH and in ``/usr/lib/postgresql/*/bin``,
   the one with the lowest major version that is still at least the server's). Functions accept any object with
   the same attributes (``ServerLike``), e.g. the service's own settings.
-- Names of databases and roles must match ``^[a-z][a-z0-9_]{0,62}$`` and must not be reserved (``postgres``,
-  ``template0/1``, ``pg_*``); anything else raises ``InvalidNameError`` before any SQL runs. SQL is composed
+- Names of databases and roles must match ``[a-z][a-z0-9_]{0,62}`` in full (a trailing newline is refused) and
+  must not be reserved (``postgres``, ``template0/1``, ``pg_*``); anything else raises ``InvalidNameError`` before any SQL runs. SQL is composed
   with ``psycopg.sql.Identifier``/``Literal`` only.
 - ``create_role_and_database`` is idempotent: re-running it for the same names succeeds and returns fresh
   credentials (the role's password is reset, since the old one cannot be recovered). Roles it makes carry the
@@ -15,44 +15,46 @@ Contract:
   (``PgToolError``). The password comes from ``secrets`` and reaches the server only as a SCRAM verifier. If it
   created the role and then fails to create the database, it drops the role again.
 - ``drop_database`` drops the database (terminating its connections) and its marked role; missing ones are fine.
-- ``dump(server, dbname)`` returns a ``DumpStream``: iterate it (ideally inside ``with``) for the bytes of a
-  ``pg_dump -Fc`` archive; a non-zero exit raises ``PgToolError`` with the tail of stderr at the end of iteration.
-- ``restore(server, dbname, chunks, clean=True, *, role=None)`` checks the ``PGDMP`` magic, then pipes the chunks
-  into ``pg_restore --clean --if-exists --no-owner --no-privileges --role=<role or the database owner>
-  --single-transaction``: the restore
-  commits completely or not at all (an exception from ``chunks``, e.g. ``BackupIntegrityError``, kills
-  pg_restore, so the transaction rolls back). ``--no-privileges`` because GRANTs name roles of the source
-  database, which need not exist when a backup is restored into another app's database.
-- Passwords travel to the tools in ``PGPASSWORD``, never in argv, and are scrubbed from every error message.
+- Tenant content is hostile (a restore runs its functions, CHECK constraints and generated columns), so pg tools
+  never run as the superuser of ``dsn``: ``create_session_role(server, dbname)`` makes a short-lived LOGIN role
+  (``dbapi_session_<random>``: NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS, a random password
+  valid for 15 minutes) whose only membership is the database's owner, and ``drop_session_role`` ends its
+  sessions, hands whatever it created to the owner and drops it. A database owned by a role with admin attributes
+  is refused (membership would lend them). The superuser connection itself only creates and drops databases and
+  roles. ``dbapi.pgarchive`` runs pg_dump and pg_restore under such a role.
+- Passwords are scrubbed from every error message.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import suppress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+log = logging.getLogger("dbapi.pgtools")
+
+# The JSON Schema spelling (anchored, as OpenAPI patterns are); Python checks it with fullmatch, so a trailing
+# newline, which "$" would let through, is refused.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESERVED_NAMES = frozenset({"postgres", "template0", "template1", "public"})
-ARCHIVE_MAGIC = b"PGDMP"
-READ_CHUNK = 1024 * 1024
 CONNECT_TIMEOUT_SECONDS = 10
-_STDERR_TAIL = 2000
+SESSION_ROLE_PREFIX = "dbapi_session_"
+# Only the login has to happen within this time (a dump or restore keeps its one connection however long it runs);
+# a role left behind by a killed worker cannot be logged into afterwards and is swept by the next operation.
+SESSION_ROLE_VALID_MINUTES = 15
 _DEBIAN_BIN_DIRS = Path("/usr/lib/postgresql")
 
 
@@ -133,7 +135,7 @@ class DatabaseCredentials:
 
 def validate_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it is an acceptable database/role name, else raise ``InvalidNameError``."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         shown = name if isinstance(name, str) and len(name) <= 80 else f"{str(name)[:80]}..."
         raise InvalidNameError(
             f"invalid {what} {shown!r}: use 1-63 characters, lowercase letters, digits and '_', "
@@ -151,7 +153,7 @@ def _password_of(server: ServerLike) -> str | None:
         return None
 
 
-def _scrub(text: str, *secrets_to_hide: str | None) -> str:
+def scrub(text: str, *secrets_to_hide: str | None) -> str:
     for secret in secrets_to_hide:
         if secret:
             text = text.replace(secret, "***")
@@ -165,7 +167,7 @@ def connect(server: ServerLike, dbname: str | None = None) -> psycopg.Connection
         return psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
     except psycopg.Error as error:
         raise PgToolError(
-            f"cannot connect to PostgreSQL server {server.name!r}: {_scrub(str(error).strip(), _password_of(server))}"
+            f"cannot connect to PostgreSQL server {server.name!r}: {scrub(str(error).strip(), _password_of(server))}"
         ) from None
 
 
@@ -198,7 +200,7 @@ def database_owner(server: ServerLike, dbname: str) -> str | None:
 
 def _sql_error(action: str, error: psycopg.Error, server: ServerLike) -> PgToolError:
     detail = error.diag.message_primary if error.diag and error.diag.message_primary else str(error).strip()
-    return PgToolError(f"{action} on server {server.name!r} failed: {_scrub(detail, _password_of(server))}")
+    return PgToolError(f"{action} on server {server.name!r} failed: {scrub(detail, _password_of(server))}")
 
 
 def managed_role_comment(dbname: str) -> str:
@@ -367,204 +369,90 @@ def tool_path(server: ServerLike, tool: str) -> str:
     return _find_tool(tool, str(server.bin_dir) if server.bin_dir else None, major)
 
 
-def _tool_invocation(server: ServerLike, dbname: str) -> tuple[str, dict[str, str], str | None]:
-    """The ``--dbname`` conninfo (no password) and the environment carrying the password."""
-    params = conninfo_to_dict(server.dsn)
-    password = params.pop("password", None) or None
-    params["dbname"] = dbname
-    params.setdefault("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
-    env = {key: value for key, value in os.environ.items() if key not in ("PGPASSWORD", "PGPASSFILE")}
-    if password:
-        env["PGPASSWORD"] = password
-    env["LC_MESSAGES"] = "C"
-    return make_conninfo("", **params), env, password
+@dataclass(frozen=True)
+class SessionRole:
+    """A short-lived login role that is a member of one database's owner and of nothing else."""
+
+    name: str
+    password: str = field(repr=False)
+    dbname: str
+    owner: str
 
 
-def _stderr_tail(stderr: IO[bytes], *hide: str | None) -> str:
-    stderr.flush()
-    size = stderr.seek(0, os.SEEK_END)
-    stderr.seek(max(0, size - _STDERR_TAIL))
-    text = stderr.read().decode("utf-8", errors="replace").strip()
-    return _scrub(text, *hide) or "(no error output)"
+def session_role_comment(dbname: str) -> str:
+    """The comment that marks a session role dbapi made to run a pg tool on ``dbname``."""
+    return f"managed by dbapi: session role for database {dbname}, dropped after use"
 
 
-class DumpStream:
-    """A running ``pg_dump -Fc``; iterate for archive chunks, use as a context manager to stop it early."""
+def create_session_role(server: ServerLike, dbname: str) -> SessionRole:
+    """A new login role with exactly the rights of ``dbname``'s owner, for one pg_dump or pg_restore.
 
-    def __init__(self, server: ServerLike, dbname: str, *, chunk_size: int = READ_CHUNK) -> None:
-        self.server = server
-        self.dbname = validate_name(dbname, "database name")
-        self.chunk_size = chunk_size
-        self.returncode: int | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self._stderr: IO[bytes] | None = None
-        self._password: str | None = None
-        self._iterated = False
-
-    def start(self) -> None:
-        """Start pg_dump (done by ``with`` or the first iteration)."""
-        if self._process is not None:
-            return
-        if not database_exists(self.server, self.dbname):
-            raise PgToolError(f"database {self.dbname!r} does not exist on server {self.server.name!r}")
-        executable = tool_path(self.server, "pg_dump")
-        conninfo, env, self._password = _tool_invocation(self.server, self.dbname)
-        self._stderr = tempfile.TemporaryFile()
-        try:
-            self._process = subprocess.Popen(
-                [executable, "--format=custom", "--no-password", "--lock-wait-timeout=120s", f"--dbname={conninfo}"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=self._stderr,
-                env=env,
-            )
-        except OSError as error:
-            self.close()
-            raise PgToolError(f"cannot start {executable}: {error}") from None
-
-    def __enter__(self) -> DumpStream:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[bytes]:
-        if self._iterated:
-            raise PgToolError("a DumpStream can be iterated only once")
-        self._iterated = True
-        self.start()
-        return self._chunks()
-
-    def _chunks(self) -> Iterator[bytes]:
-        process = self._process
-        assert process is not None and process.stdout is not None
-        try:
-            while True:
-                chunk = process.stdout.read(self.chunk_size)
-                if not chunk:
-                    break
-                yield chunk
-            self.returncode = process.wait()
-            if self.returncode != 0:
-                assert self._stderr is not None
-                raise PgToolError(
-                    f"pg_dump of database {self.dbname!r} on server {self.server.name!r} failed "
-                    f"(exit {self.returncode}): {_stderr_tail(self._stderr, self._password)}"
-                )
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop pg_dump if it is still running and release its pipes."""
-        process = self._process
-        if process is not None:
-            if process.poll() is None:
-                process.kill()
-            if process.stdout is not None:
-                process.stdout.close()
-            process.wait()
-            if self.returncode is None:
-                self.returncode = process.returncode
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-
-
-def dump(server: ServerLike, dbname: str) -> DumpStream:
-    """A ``pg_dump -Fc`` of ``dbname`` as a stream of chunks (see ``DumpStream``)."""
-    return DumpStream(server, dbname)
-
-
-def _read_magic(chunks: Iterator[bytes]) -> bytes:
-    head = bytearray()
-    for chunk in chunks:
-        head += chunk
-        if len(head) >= len(ARCHIVE_MAGIC):
-            break
-    if not head.startswith(ARCHIVE_MAGIC):
-        raise PgToolError("not a pg_dump custom-format archive")
-    return bytes(head)
-
-
-def restore(
-    server: ServerLike,
-    dbname: str,
-    chunks: Iterable[bytes],
-    clean: bool = True,
-    *,
-    role: str | None = None,
-) -> None:
-    """Stream a ``pg_dump -Fc`` archive into existing database ``dbname`` in one transaction.
-
-    Objects end up owned by ``role`` (default: the database's owner). Raises ``PgToolError``.
+    Raises ``PgToolError`` if the database does not exist or its owner has admin attributes (superuser, create
+    role/database, replication, bypass RLS): membership in such a role would lend them to tenant code.
     """
     validate_name(dbname, "database name")
-    source = iter(chunks)
-    try:
-        head = _read_magic(source)
-        owner = database_owner(server, dbname)
-        if owner is None:
-            raise PgToolError(f"database {dbname!r} does not exist on server {server.name!r}")
-        owner = validate_name(role, "role name") if role else owner
-        executable = tool_path(server, "pg_restore")
-    except BaseException:
-        _close_source(source)
-        raise
-    conninfo, env, password = _tool_invocation(server, dbname)
-    arguments = [executable, "--no-password", "--no-owner", "--no-privileges", f"--role={owner}"]
-    arguments += ["--single-transaction", "--exit-on-error"]
-    if clean:
-        arguments += ["--clean", "--if-exists"]
-    arguments.append(f"--dbname={conninfo}")
-    with tempfile.TemporaryFile() as stderr:
+    name = SESSION_ROLE_PREFIX + secrets.token_hex(8)
+    password = secrets.token_urlsafe(32)
+    with connect(server) as conn:
         try:
-            process = subprocess.Popen(
-                arguments, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env
-            )
-        except OSError as error:
-            _close_source(source)
-            raise PgToolError(f"cannot start {executable}: {error}") from None
-        assert process.stdin is not None
-        pipe_closed = False
-        try:
-            try:
-                process.stdin.write(head)
-                for chunk in source:
-                    process.stdin.write(chunk)
-            except BrokenPipeError:
-                # pg_restore stopped reading: its exit code and stderr say why.
-                pipe_closed = True
-            try:
-                process.stdin.close()
-            except BrokenPipeError:
-                pipe_closed = True
-        except BaseException:
-            # The input failed (e.g. a backup that does not authenticate): kill pg_restore before it sees EOF,
-            # so its single transaction is rolled back instead of committing a partial restore.
-            process.kill()
-            process.wait()
-            with suppress(OSError):
-                process.stdin.close()
-            _close_source(source)
-            raise
-        returncode = process.wait()
-        if returncode != 0:
-            _close_source(source)
-            raise PgToolError(
-                f"pg_restore into database {dbname!r} on server {server.name!r} failed (exit {returncode}): "
-                f"{_stderr_tail(stderr, password)}"
-            )
-        if pipe_closed:
-            # pg_restore finished without reading everything: still consume the rest so a damaged tail of an
-            # encrypted backup is reported instead of passing silently.
-            for _ in source:
-                pass
+            row = conn.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)
+            ).fetchone()
+            if row is None:
+                raise PgToolError(f"database {dbname!r} does not exist on server {server.name!r}")
+            owner = row[0]
+            state = _role_state(conn, owner)
+            if state is None or state[0]:
+                raise PgToolError(
+                    f"database {dbname!r} on server {server.name!r} is owned by role {owner!r}, which has admin "
+                    "rights; refusing to run pg tools with them"
+                )
+            _sweep_session_roles(conn)
+            verifier = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
+            (valid_until,) = conn.execute(
+                "SELECT (now() + make_interval(mins => %s))::text", (SESSION_ROLE_VALID_MINUTES,)
+            ).fetchone()
+            role = sql.Identifier(name)
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL(
+                        "CREATE ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                        "INHERIT PASSWORD {} VALID UNTIL {} IN ROLE {}"
+                    ).format(role, sql.Literal(verifier), sql.Literal(valid_until), sql.Identifier(owner))
+                )
+                conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(role, sql.Literal(session_role_comment(dbname))))
+        except psycopg.Error as error:
+            raise _sql_error(f"creating a session role for database {dbname!r}", error, server) from None
+    return SessionRole(name=name, password=password, dbname=dbname, owner=owner)
 
 
-def _close_source(source: Iterator[bytes]) -> None:
-    close = getattr(source, "close", None)
-    if close is not None:
-        close()
+def drop_session_role(server: ServerLike, role: SessionRole) -> None:
+    """End ``role``'s sessions, give anything it created in its database to the owner, and drop it."""
+    with connect(server) as conn:
+        try:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role.name,))
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (role.dbname,)).fetchone():
+                # Tenant code that ran RESET ROLE acted as the session role; what it made belongs to the tenant.
+                with connect(server, role.dbname) as database_conn:
+                    database_conn.execute(
+                        sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(role.name), sql.Identifier(role.owner))
+                    )
+                    database_conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role.name)))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role.name)))
+        except psycopg.Error as error:
+            raise _sql_error(f"dropping session role {role.name!r}", error, server) from None
+
+
+def _sweep_session_roles(conn: psycopg.Connection[Any]) -> None:
+    # Session roles of workers that were killed: expired, and nobody is logged in as them any more.
+    stale = conn.execute(
+        "SELECT rolname FROM pg_roles WHERE rolname LIKE %s AND rolvaliduntil < now() "
+        "AND shobj_description(oid, 'pg_authid') LIKE 'managed by dbapi: session role %%' "
+        "AND rolname NOT IN (SELECT usename FROM pg_stat_activity WHERE usename IS NOT NULL)",
+        (SESSION_ROLE_PREFIX.replace("_", r"\_") + "%",),
+    ).fetchall()
+    for (name,) in stale:
+        try:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+        except psycopg.Error as error:  # it owns something somewhere: leave it for an operator
+            log.warning("stale session role %s could not be dropped: %s", name, error.diag.message_primary)

@@ -30,7 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 
 READ_CHUNK = 1024 * 1024
 S3_PART_SIZE = 8 * 1024 * 1024
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# fullmatch: "$" would also accept a trailing newline.
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MAX_KEY_LENGTH = 512
 
 
@@ -66,7 +67,7 @@ def validate_key(key: str) -> str:
     if len(key) > _MAX_KEY_LENGTH:
         raise StorageError(f"storage key is longer than {_MAX_KEY_LENGTH} characters")
     for segment in key.split("/"):
-        if not _SEGMENT.match(segment):
+        if not _SEGMENT.fullmatch(segment):
             raise StorageError(
                 f"invalid storage key {key!r}: each '/'-separated part must be 1-128 characters of "
                 "A-Z a-z 0-9 . _ - starting with a letter or digit (no '..', no leading '/')"

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import select
 
-from dbapi import pgtools, runtime
-from dbapi.crypto import Digest, encrypt_stream
+from dbapi import pgarchive, runtime
+from dbapi.crypto import BackupIntegrityError, Digest, decrypt_stream, encrypt_stream
 from dbapi.models import (
     Backup, BackupKind, BackupState, Database, Operation, OperationKind, OperationState, db, new_id,
     utcnow,
 )
 from dbapi.operations import idempotency, lifecycle
+from dbapi.operations.callback_targets import require_allowed_callback
 from dbapi.operations.databases import database_or_404, require_ready, runtime_server
 from dbapi.operations.errors import Refused
 from dbapi.operations.views import backup_view, database_view
@@ -43,6 +44,7 @@ def new_backup(database: Database, kind: str) -> Backup:
 
 def request_backup(database_id: str, *, callback_url: str, request_id: str | None) -> Operation:
     """Record a backup operation of a ready database and queue it."""
+    require_allowed_callback(callback_url)
     request_fingerprint = idempotency.fingerprint(OperationKind.BACKUP, database_id, {"callback_url": callback_url})
     replayed = idempotency.replay(request_id, request_fingerprint)
     if replayed is not None:
@@ -69,7 +71,7 @@ def run_backup(operation_id: str) -> None:
 def _backup(operation: Operation) -> dict[str, Any]:
     backup = db.session.get_one(Backup, operation.backup_id)
     database = db.session.get_one(Database, operation.database_id)
-    store_archive(operation, backup, lambda: pgtools.dump(runtime_server(database.server), database.name))
+    store_archive(operation, backup, lambda: pgarchive.dump(runtime_server(database.server), database.name))
     return {"backup": backup_view(backup), "database": database_view(database)}
 
 
@@ -88,7 +90,7 @@ def store_archive(operation: Operation, backup: Backup, open_source: Callable[[]
     try:
         source = open_source()
         plain = digest.tap(meter.tap(source))
-        stored_bytes = context.storage.write(backup.storage_key, encrypt_stream(plain, keys))
+        stored_bytes = context.storage.write(backup.storage_key, encrypt_stream(plain, keys, backup_id=backup.id))
     except Exception as error:
         abandon(backup, error)
         raise
@@ -107,6 +109,53 @@ def store_archive(operation: Operation, backup: Backup, open_source: Callable[[]
     db.session.commit()
     log.info("backup %s (%s) of database %s: %d bytes, stored %d, in %.1fs", backup.id, backup.kind,
              backup.database_name, digest.size, stored_bytes, backup.duration_seconds)
+
+
+def verified_archive(backup: Backup) -> Iterator[bytes]:
+    """The plain archive of a succeeded backup: its object decrypted under its own id, and at the end checked
+    against the recorded SHA-256 and size; otherwise ``BackupIntegrityError``.
+
+    The object is opened and its first chunk authenticated now, so an object that belongs to another backup (two
+    objects swapped in storage), or a one-chunk archive that does not match, fails before anything reaches a client
+    or pg_restore. The last chunk is held back
+    until the digest matched: a consumer never gets the whole archive of a mismatch (a download is cut short, a
+    restore is killed before it can commit). Reads nothing from dbapi's database afterwards.
+    """
+    context = runtime()
+    backup_id, expected_sha256, expected_size = backup.id, backup.sha256, backup.size_bytes
+    plain = decrypt_stream(context.storage.read(backup.storage_key), context.settings.master_keys, backup_id=backup_id)
+    first = next(plain, None)
+
+    def checked() -> Iterator[bytes]:
+        digest = Digest()
+        held = first
+        for chunk in plain:
+            if held is not None:
+                digest.update(held)
+                yield held
+            held = chunk
+        if held is not None:
+            digest.update(held)
+        if digest.hexdigest != expected_sha256 or digest.size != expected_size:
+            raise BackupIntegrityError(
+                f"backup {backup_id} failed its integrity check: the decrypted archive has SHA-256 "
+                f"{digest.hexdigest} and {digest.size} bytes, but the backup recorded {expected_sha256} and "
+                f"{expected_size} bytes; the stored object is not this backup's archive"
+            )
+        if held is not None:
+            yield held
+
+    # Run up to the first chunk handed out now, too: an archive of one chunk is checked whole before a response
+    # (or pg_restore) starts.
+    output = checked()
+    head = next(output, None)
+
+    def prefetched() -> Iterator[bytes]:
+        if head is not None:
+            yield head
+        yield from output
+
+    return prefetched()
 
 
 def abandon(backup: Backup, error: BaseException) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from dbapi import pgtools, runtime
 from dbapi.models import Database, DatabaseState, Operation, OperationKind, OperationState, db, utcnow
 from dbapi.operations import idempotency, lifecycle
+from dbapi.operations.callback_targets import require_allowed_callback
 from dbapi.operations.errors import OperationFailed, Refused
 from dbapi.operations.views import database_view
 from dbapi.pgtools import InvalidNameError, PgServer
@@ -17,6 +18,7 @@ def request_create(
     *, name: str, server: str, owner_role: str | None, callback_url: str, request_id: str | None
 ) -> Operation:
     """Record a create_database operation and queue it; Refused for an unknown server or a name in use."""
+    require_allowed_callback(callback_url)
     body = {"name": name, "server": server, "owner_role": owner_role, "callback_url": callback_url}
     request_fingerprint = idempotency.fingerprint(OperationKind.CREATE_DATABASE, None, body)
     replayed = idempotency.replay(request_id, request_fingerprint)
@@ -56,6 +58,7 @@ def request_create(
 
 def request_delete(database_id: str, *, callback_url: str, request_id: str | None) -> Operation:
     """Record a delete_database operation and queue it; Refused while the database is busy or already gone."""
+    require_allowed_callback(callback_url)
     request_fingerprint = idempotency.fingerprint(
         OperationKind.DELETE_DATABASE, database_id, {"callback_url": callback_url}
     )

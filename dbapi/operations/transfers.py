@@ -11,10 +11,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dbapi import runtime, tokens
-from dbapi.crypto import BackupIntegrityError, decrypt_stream
+from dbapi.crypto import BackupIntegrityError
 from dbapi.models import Backup, BackupKind, BackupState, Database, Operation, OperationKind, Token, db
 from dbapi.operations import lifecycle
-from dbapi.operations.backups import backup_or_404, new_backup, store_archive
+from dbapi.operations.callback_targets import require_allowed_callback
+from dbapi.operations.backups import backup_or_404, new_backup, store_archive, verified_archive
 from dbapi.operations.databases import database_or_404, refuse_if_busy, require_ready
 from dbapi.operations.errors import OperationFailed, Refused
 from dbapi.operations.views import backup_view, database_view
@@ -40,20 +41,19 @@ def download_name(backup: Backup) -> str:
 
 
 def plain_archive(backup: Backup) -> Iterator[bytes]:
-    """The backup's plain pg_dump archive, decrypted and decompressed chunk by chunk.
+    """The backup's plain pg_dump archive, decrypted, decompressed and checked (``verified_archive``).
 
-    Reads nothing from the dbapi database, so it can run after the request's session is gone. A damaged object
-    raises BackupIntegrityError part-way: the response is cut short (the client sees fewer bytes than
+    Reads nothing from the dbapi database, so it can run after the request's session is gone. A missing object or
+    one that belongs to another backup raises now (an error answer, not a 200 that breaks off); damage found later,
+    or a SHA-256 that does not match the recorded one, cuts the response short (the client sees fewer bytes than
     Content-Length), never completed with bad data.
     """
-    context = runtime()
-    keys, backup_id = context.settings.master_keys, backup.id
-    # Opened now, so a missing object is an error answer rather than a 200 that breaks off at once.
-    encrypted = context.storage.read(backup.storage_key)
+    backup_id = backup.id
+    plain = verified_archive(backup)
 
     def stream() -> Iterator[bytes]:
         try:
-            yield from decrypt_stream(encrypted, keys)
+            yield from plain
         except BackupIntegrityError as error:
             log.error("download of backup %s cut short: %s", backup_id, error)
             raise
@@ -126,6 +126,7 @@ def grant_download(backup_id: str, *, ttl_seconds: int, base_url: str) -> dict[s
 
 def grant_upload(database_id: str, *, ttl_seconds: int, callback_url: str | None, base_url: str) -> dict[str, Any]:
     """Issue a single-use upload token for a ready database (and commit); its result goes to `callback_url`."""
+    require_allowed_callback(callback_url)
     database = database_or_404(database_id)
     check_upload_target(database)
     return _grant(

@@ -1,16 +1,20 @@
 """The HTTP API: blueprints, the mapping of refusals to JSON errors, and the OpenAPI touches apiflask cannot infer."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import Request, Response
+from flask import Request
 from werkzeug.exceptions import BadRequest
 
+from dbapi.crypto import BackupIntegrityError
 from dbapi.operations.errors import Refused
 from dbapi.storage import StorageError
 from dbapi.tokens import TokenRefused
 from dbapi.views import backups, databases, operations, servers, tokens, transfers
+from dbapi.views.schemas import PORT_PATTERN
+from dbapi.views.security import register_security
 
 UPLOAD_PATH = "/databases/{database_id}/uploads"
 
@@ -59,15 +63,17 @@ def register_views(app: APIFlask) -> None:
         # Only reached outside operations (downloads, deleting a backup): the storage itself is at fault.
         return app.error_callback(HTTPError(503, f"backup storage failed: {error}"))
 
+    @app.errorhandler(BackupIntegrityError)
+    def backup_damaged(error: BackupIntegrityError) -> Any:
+        # Only reached outside operations (a download): the stored object is not this backup's, nothing was sent.
+        return app.error_callback(HTTPError(409, str(error)))
+
     @app.errorhandler(TokenRefused)
     def token_refused(error: TokenRefused) -> Any:
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if error.status == 401 else {}
         return app.error_callback(HTTPError(error.status, error.reason, headers=headers))
 
-    @app.after_request
-    def no_sniffing(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+    register_security(app)
 
     @app.spec_processor
     def document_bodies(spec: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +86,12 @@ def register_views(app: APIFlask) -> None:
         create = spec.get("components", {}).get("schemas", {}).get("CreateDatabaseIn")
         if create is not None:
             create["properties"]["server"]["enum"] = sorted(app.extensions["dbapi"].servers)
+        # Likewise the callback hosts: the document's callback_url pattern names the ones this deployment allows.
+        settings = app.extensions["dbapi"].settings
+        if settings.callback_hosts:
+            pattern = callback_url_pattern(settings.callback_hosts, https_only=settings.production)
+            for schema in spec.get("components", {}).get("schemas", {}).values():
+                _narrow_callback_url(schema.get("properties", {}).get("callback_url"), pattern)
         upload = spec.get("paths", {}).get(UPLOAD_PATH, {}).get("put")
         if upload is not None:
             upload["requestBody"] = {
@@ -88,3 +100,21 @@ def register_views(app: APIFlask) -> None:
                 "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
             }
         return spec
+
+
+def callback_url_pattern(hosts: tuple[str, ...], *, https_only: bool) -> str:
+    """The JSON Schema pattern of a callback URL to one of ``hosts`` (``*.domain`` = any subdomain)."""
+    alternatives = [
+        r"[a-z0-9-]+(\.[a-z0-9-]+)*" + re.escape(host[1:]) if host.startswith("*.") else re.escape(host)
+        for host in hosts
+    ]
+    scheme = "https" if https_only else "https?"
+    return f"^{scheme}://({'|'.join(alternatives)}){PORT_PATTERN}([/?#][!-~]*)?$"
+
+
+def _narrow_callback_url(field: dict[str, Any] | None, pattern: str) -> None:
+    if not field:
+        return
+    for member in [field, *field.get("anyOf", [])]:
+        if "pattern" in member:
+            member["pattern"] = pattern

@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 from dbapi.pgtools import NAME_PATTERN, RESERVED_NAMES, validate_name
 from dbapi.tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
 
+# Patterns are anchored with ^...$ as JSON Schema expects; pydantic matches them with its Rust engine, where $ is
+# the very end (a trailing newline is refused), and the Python checks behind them use re.fullmatch.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$"
+SERVER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 IDENTIFIER_PATTERN = NAME_PATTERN.pattern
 # The same rule in JSON Schema terms, so the OpenAPI document tells the whole truth about valid names.
@@ -21,7 +25,8 @@ def _not_reserved(value: str | None) -> str | None:
 
 
 # An absolute http(s) URL with a host name or IPv4 address: what a callback can be POSTed to.
-CALLBACK_URL_PATTERN = r"^https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#][!-~]*)?$"
+PORT_PATTERN = r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+CALLBACK_URL_PATTERN = rf"^https?://[A-Za-z0-9._~-]+{PORT_PATTERN}([/?#][!-~]*)?$"
 
 
 class _Strict(BaseModel):
@@ -32,20 +37,24 @@ class CreateDatabaseIn(_Strict):
     name: str = Field(
         pattern=IDENTIFIER_PATTERN, json_schema_extra=NOT_RESERVED, description="database name (PostgreSQL identifier)"
     )
-    server: str = Field(min_length=1, max_length=63, description="one of GET /servers")
+    server: str = Field(pattern=SERVER_PATTERN, description="one of GET /servers")
     owner_role: str | None = Field(
         default=None, pattern=IDENTIFIER_PATTERN, json_schema_extra=NOT_RESERVED,
         description="role to create as owner; defaults to the name",
     )
     callback_url: str = Field(pattern=CALLBACK_URL_PATTERN, max_length=2048, description="where the result is POSTed")
-    request_id: str | None = Field(default=None, min_length=1, max_length=255, description="idempotency key")
+    request_id: str | None = Field(
+        default=None, pattern=REQUEST_ID_PATTERN, description="idempotency key: 1-255 of A-Z a-z 0-9 . _ : -"
+    )
 
     _reserved = field_validator("name", "owner_role")(_not_reserved)
 
 
 class CallbackIn(_Strict):
     callback_url: str = Field(pattern=CALLBACK_URL_PATTERN, max_length=2048, description="where the result is POSTed")
-    request_id: str | None = Field(default=None, min_length=1, max_length=255, description="idempotency key")
+    request_id: str | None = Field(
+        default=None, pattern=REQUEST_ID_PATTERN, description="idempotency key: 1-255 of A-Z a-z 0-9 . _ : -"
+    )
 
 
 class RestoreIn(CallbackIn):

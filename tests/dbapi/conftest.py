@@ -257,6 +257,8 @@ def dbapi_environ(
         "DBAPI_CALLBACK_RETRY_SECONDS": "1",
         "DBAPI_CALLBACK_MAX_SECONDS": "120",
         "DBAPI_STORAGE": "local",
+        # The callback receiver listens on loopback; every other callback host is refused.
+        "DBAPI_CALLBACK_HOSTS": "127.0.0.1",
     }
 
 

@@ -451,7 +451,7 @@ def test_production_refuses_every_development_default(tmp_path):
     with pytest.raises(ConfigError) as refused:
         Settings.from_env({"DBAPI_ENV": "production", "DBAPI_DATA_DIR": str(tmp_path)})
     for setting in ("DBAPI_SERVICE_KEY", "DBAPI_CALLBACK_SECRET", "DBAPI_TOKEN_SECRET", "DBAPI_MASTER_KEYS",
-                    "DBAPI_DATABASE_URL", "DBAPI_REDIS_URL", "DBAPI_SERVERS"):
+                    "DBAPI_DATABASE_URL", "DBAPI_REDIS_URL", "DBAPI_SERVERS", "DBAPI_CALLBACK_HOSTS"):
         assert setting in str(refused.value)
 
 
@@ -465,6 +465,7 @@ def test_production_starts_with_real_settings(tmp_path):
         "DBAPI_MASTER_KEYS": MasterKeys.generate_spec("k2") + "," + MasterKeys.generate_spec("k1"),
         "DBAPI_DATABASE_URL": "postgresql://dbapi@db.internal/dbapi", "DBAPI_REDIS_URL": "redis://redis.internal/0",
         "DBAPI_SERVERS": '{"main": {"dsn": "postgresql://postgres:secret@10.0.0.5/postgres", "host": "db.example"}}',
+        "DBAPI_CALLBACK_HOSTS": "panel.example.com",
     })
     assert settings.master_keys.current_id == "k2" and settings.master_keys.ids == ("k2", "k1")
     assert settings.database_url == "postgresql+psycopg://dbapi@db.internal/dbapi"

@@ -28,15 +28,16 @@ from dbapi.crypto import (
 K1 = MasterKeys.generate_spec("k1")
 K2 = MasterKeys.generate_spec("k2")
 SMALL_CHUNK = 4096
+BACKUP_ID = "5d0c3f9e-2b7a-4c1e-9f43-8a6d2e1b7c90"
 
 
 def encrypt(data: bytes, keys: MasterKeys, **options: int | None) -> bytes:
     """Encrypt ``data`` fed in irregular pieces, as a pipe would deliver it."""
-    return b"".join(encrypt_stream(_pieces(data, 7919), keys, **options))
+    return b"".join(encrypt_stream(_pieces(data, 7919), keys, backup_id=BACKUP_ID, **options))
 
 
 def decrypt(blob: bytes, keys: MasterKeys, piece: int = 65536) -> bytes:
-    return b"".join(decrypt_stream(_pieces(blob, piece), keys))
+    return b"".join(decrypt_stream(_pieces(blob, piece), keys, backup_id=BACKUP_ID))
 
 
 def _pieces(data: bytes, size: int) -> Iterator[bytes]:
@@ -220,7 +221,7 @@ def test_key_rotation_old_backups_still_decrypt(keys):
 def test_same_key_id_with_other_key_material_is_refused(keys):
     blob = encrypt(b"data" * 100, keys)
     impostor = MasterKeys.parse(MasterKeys.generate_spec("k1"))
-    with pytest.raises(BackupIntegrityError, match="does not open with master key 'k1'"):
+    with pytest.raises(BackupIntegrityError, match="does not open for that backup with master key 'k1'"):
         decrypt(blob, impostor)
 
 
@@ -252,7 +253,7 @@ def test_master_keys_parse_and_refuse_bad_configuration():
 def test_digest_counts_and_hashes_what_passes_through(keys):
     data = os.urandom(3 * CHUNK_SIZE + 17)
     digest = Digest()
-    blob = b"".join(encrypt_stream(digest.tap(_pieces(data, 65536)), keys))
+    blob = b"".join(encrypt_stream(digest.tap(_pieces(data, 65536)), keys, backup_id=BACKUP_ID))
     assert digest.size == len(data)
     assert digest.hexdigest == hashlib.sha256(data).hexdigest()
     assert decrypt(blob, keys) == data
@@ -269,12 +270,12 @@ def test_memory_stays_flat_for_a_large_highly_compressible_stream(keys):
         for _ in range(total // CHUNK_SIZE):
             yield bytes(CHUNK_SIZE)
 
-    blob = b"".join(encrypt_stream(zeros(), keys))
+    blob = b"".join(encrypt_stream(zeros(), keys, backup_id=BACKUP_ID))
     assert len(blob) < CHUNK_SIZE  # one encrypted chunk that inflates to 64 MiB
     tracemalloc.start()
     try:
         seen = 0
-        for piece in decrypt_stream([blob], keys):
+        for piece in decrypt_stream([blob], keys, backup_id=BACKUP_ID):
             assert len(piece) <= CHUNK_SIZE
             seen += len(piece)
         _, peak = tracemalloc.get_traced_memory()
@@ -285,9 +286,32 @@ def test_memory_stays_flat_for_a_large_highly_compressible_stream(keys):
 
     tracemalloc.start()
     try:
-        for _ in encrypt_stream(zeros(), keys):
+        for _ in encrypt_stream(zeros(), keys, backup_id=BACKUP_ID):
             pass
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 8 * 1024 * 1024
+
+
+def test_an_object_opens_only_as_the_backup_it_was_made_for(keys):
+    """Swapping two objects in storage: each one, read as the other backup, fails before any plaintext comes out."""
+    blob = encrypt(b"the archive of backup A" * 1000, keys)
+    with pytest.raises(BackupIntegrityError, match="the stored object is not backup other-backup"):
+        next(decrypt_stream([blob], keys, backup_id="other-backup"))
+    assert decrypt(blob, keys) == b"the archive of backup A" * 1000
+
+
+def test_master_key_ids_and_backup_ids_are_matched_in_full(keys):
+    with pytest.raises(MasterKeyError, match="invalid master key id"):
+        MasterKeys([("k1\n", b"k" * 32)])
+    for backup_id in ("a\n", "", "a/b", "x" * 65):
+        with pytest.raises(ValueError, match="backup_id"):
+            b"".join(encrypt_stream([b"x"], keys, backup_id=backup_id))
+
+
+def test_version_1_objects_are_refused_by_name(keys):
+    blob = bytearray(encrypt(b"data", keys))
+    blob[8] = 1  # the version byte
+    with pytest.raises(BackupIntegrityError, match="unsupported encrypted backup format version 1"):
+        decrypt(bytes(blob), keys)

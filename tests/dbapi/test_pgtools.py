@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from dbapi import pgtools
+from dbapi import pgarchive, pgtools
 from dbapi.crypto import BackupIntegrityError, Digest, MasterKeys, decrypt_stream, encrypt_stream
 from dbapi.pgtools import DatabaseCredentials, InvalidNameError, PgServer, PgToolError
 from dbapi.storage import LocalStorage
@@ -189,8 +189,8 @@ def test_invalid_and_injection_names_are_refused_before_any_sql(dbapi_pg, dbapi_
         lambda: pgtools.create_role_and_database(dbapi_pg, good, bad_name),
         lambda: pgtools.drop_database(dbapi_pg, bad_name, good),
         lambda: pgtools.drop_database(dbapi_pg, good, bad_name),
-        lambda: pgtools.dump(dbapi_pg, bad_name),
-        lambda: pgtools.restore(dbapi_pg, bad_name, [b"PGDMP"]),
+        lambda: pgarchive.dump(dbapi_pg, bad_name),
+        lambda: pgarchive.restore(dbapi_pg, bad_name, [b"PGDMP"]),
     ):
         with pytest.raises(InvalidNameError, match="invalid (database|role) name"):
             action()
@@ -214,12 +214,12 @@ def test_drop_removes_database_and_role_and_is_repeatable(dbapi_pg, dbapi_names)
 
 def test_dump_and_restore_into_another_database(dbapi_pg, database, second_database):
     load_shop(dbapi_pg, database)
-    with pgtools.dump(dbapi_pg, database.dbname) as stream:
+    with pgarchive.dump(dbapi_pg, database.dbname) as stream:
         archive = b"".join(stream)
     assert stream.returncode == 0
     assert archive.startswith(b"PGDMP")
 
-    pgtools.restore(dbapi_pg, second_database.dbname, [archive[i : i + 5000] for i in range(0, len(archive), 5000)])
+    pgarchive.restore(dbapi_pg, second_database.dbname, [archive[i : i + 5000] for i in range(0, len(archive), 5000)])
     assert shop_rows(dbapi_pg, second_database) == shop_rows(dbapi_pg, database)
     with app_connect(dbapi_pg, second_database) as conn:
         owners = conn.execute(
@@ -234,11 +234,11 @@ def test_dump_and_restore_into_another_database(dbapi_pg, database, second_datab
 
 def test_restore_with_clean_replaces_what_is_there(dbapi_pg, database):
     load_shop(dbapi_pg, database, rows=50)
-    archive = b"".join(pgtools.dump(dbapi_pg, database.dbname))
+    archive = b"".join(pgarchive.dump(dbapi_pg, database.dbname))
     with app_connect(dbapi_pg, database) as conn:
         conn.execute("DELETE FROM orders WHERE id > 10")
         conn.execute("CREATE TABLE scratch (x int)")
-    pgtools.restore(dbapi_pg, database.dbname, [archive])
+    pgarchive.restore(dbapi_pg, database.dbname, [archive])
     assert len(shop_rows(dbapi_pg, database)) == 50
 
 
@@ -247,17 +247,17 @@ def test_backup_pipeline_dump_encrypt_store_then_read_decrypt_restore(dbapi_pg, 
     keys = MasterKeys.parse(MasterKeys.generate_spec("k1"))
     storage = LocalStorage(tmp_path / "backups")
     plain = Digest()
-    with pgtools.dump(dbapi_pg, database.dbname) as stream:
-        stored = storage.write("db/backup-1", encrypt_stream(plain.tap(stream), keys))
+    with pgarchive.dump(dbapi_pg, database.dbname) as stream:
+        stored = storage.write("db/backup-1", encrypt_stream(plain.tap(stream), keys, backup_id="backup-1"))
     raw = (tmp_path / "backups" / "db" / "backup-1").read_bytes()
     assert len(raw) == stored
     assert b"PGDMP" not in raw and b"customer-1" not in raw
 
-    downloaded = b"".join(decrypt_stream(storage.read("db/backup-1"), keys))
+    downloaded = b"".join(decrypt_stream(storage.read("db/backup-1"), keys, backup_id="backup-1"))
     assert len(downloaded) == plain.size
     assert hashlib.sha256(downloaded).hexdigest() == plain.hexdigest
 
-    pgtools.restore(dbapi_pg, second_database.dbname, decrypt_stream(storage.read("db/backup-1"), keys))
+    pgarchive.restore(dbapi_pg, second_database.dbname, decrypt_stream(storage.read("db/backup-1"), keys, backup_id="backup-1"))
     assert shop_rows(dbapi_pg, second_database) == shop_rows(dbapi_pg, database)
 
 
@@ -265,44 +265,44 @@ def test_restore_of_garbage_is_refused_and_changes_nothing(dbapi_pg, database):
     load_shop(dbapi_pg, database, rows=20)
     for garbage in ([b"-- plain SQL\nDROP TABLE orders;\n"], [b"PGD"], [], [b"", b"P", b"GD", b"XX"]):
         with pytest.raises(PgToolError, match="not a pg_dump custom-format archive"):
-            pgtools.restore(dbapi_pg, database.dbname, garbage)
+            pgarchive.restore(dbapi_pg, database.dbname, garbage)
     assert len(shop_rows(dbapi_pg, database)) == 20
 
 
 def test_truncated_archive_fails_and_rolls_back(dbapi_pg, database, second_database):
     load_shop(dbapi_pg, database)
     load_shop(dbapi_pg, second_database, rows=7)
-    archive = b"".join(pgtools.dump(dbapi_pg, database.dbname))
+    archive = b"".join(pgarchive.dump(dbapi_pg, database.dbname))
     with pytest.raises(PgToolError, match="pg_restore into database .* failed"):
-        pgtools.restore(dbapi_pg, second_database.dbname, [archive[: len(archive) * 2 // 3]])
+        pgarchive.restore(dbapi_pg, second_database.dbname, [archive[: len(archive) * 2 // 3]])
     assert len(shop_rows(dbapi_pg, second_database)) == 7  # single transaction: the old data is untouched
 
 
 def test_a_stream_that_fails_integrity_midway_kills_pg_restore_and_rolls_back(dbapi_pg, database, second_database):
     load_shop(dbapi_pg, database)
     load_shop(dbapi_pg, second_database, rows=7)
-    archive = b"".join(pgtools.dump(dbapi_pg, database.dbname))
+    archive = b"".join(pgarchive.dump(dbapi_pg, database.dbname))
 
     def tampered_backup() -> Iterator[bytes]:
         yield archive[: len(archive) // 2]
         raise BackupIntegrityError("chunk 3 failed authentication: the backup was modified or damaged")
 
     with pytest.raises(BackupIntegrityError):
-        pgtools.restore(dbapi_pg, second_database.dbname, tampered_backup())
+        pgarchive.restore(dbapi_pg, second_database.dbname, tampered_backup())
     assert len(shop_rows(dbapi_pg, second_database)) == 7
 
 
 def test_restore_into_a_missing_database(dbapi_pg, database, dbapi_names):
-    archive = b"".join(pgtools.dump(dbapi_pg, database.dbname))
+    archive = b"".join(pgarchive.dump(dbapi_pg, database.dbname))
     missing = dbapi_names("missing")
     with pytest.raises(PgToolError, match=f"database '{missing}' does not exist on server 'main'"):
-        pgtools.restore(dbapi_pg, missing, [archive])
+        pgarchive.restore(dbapi_pg, missing, [archive])
 
 
 def test_dump_of_a_missing_database(dbapi_pg, dbapi_names):
     missing = dbapi_names("missing")
     with pytest.raises(PgToolError, match="does not exist"):
-        b"".join(pgtools.dump(dbapi_pg, missing))
+        b"".join(pgarchive.dump(dbapi_pg, missing))
 
 
 def with_password(server: PgServer, password: str) -> PgServer:
@@ -311,18 +311,32 @@ def with_password(server: PgServer, password: str) -> PgServer:
     return dataclasses.replace(server, dsn=make_conninfo(server.dsn, password=password))
 
 
-def test_password_travels_in_the_environment_never_in_argv(dbapi_pg, database):
+def test_pg_dump_runs_as_a_session_role_whose_password_travels_in_the_environment(dbapi_pg, database):
     load_shop(dbapi_pg, database, rows=30_000)  # big enough that pg_dump blocks on the pipe until we read
     secret = "s3cret-admin-password-%%-xyz"
     server = with_password(dbapi_pg, secret)
-    with pgtools.dump(server, database.dbname) as stream:
+    with pgarchive.dump(server, database.dbname) as stream:
         pid = stream._process.pid  # noqa: SLF001 - the test inspects the real running pg_dump
         cmdline, environ = _exec_image(pid)
+        session = stream.session
+        # The role exists while pg_dump runs: a member of the database's owner and of nothing else, no admin rights.
+        assert admin_scalar(
+            dbapi_pg,
+            "SELECT array_agg(pg_get_userbyid(roleid)) FROM pg_auth_members WHERE member = %s::regrole",
+            session.name,
+        ) == [database.username]
+        assert admin_scalar(
+            dbapi_pg, "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls "
+            "FROM pg_roles WHERE rolname = %s", session.name,
+        ) is False
         archive = b"".join(stream)
     assert b"pg_dump" in cmdline and b"--format=custom" in cmdline
-    assert secret.encode() not in cmdline
-    assert f"PGPASSWORD={secret}".encode() in environ.split(b"\0")
+    assert f"user={session.name}".encode() in cmdline and f"--role={database.username}".encode() in cmdline
+    assert secret.encode() not in cmdline and secret.encode() not in environ  # the superuser's never leaves dbapi
+    assert session.password.encode() not in cmdline
+    assert f"PGPASSWORD={session.password}".encode() in environ.split(b"\0")
     assert archive.startswith(b"PGDMP")
+    assert admin_scalar(dbapi_pg, "SELECT count(*) FROM pg_roles WHERE rolname = %s", session.name) == 0
 
 
 def _exec_image(pid: int) -> tuple[bytes, bytes]:
@@ -343,7 +357,7 @@ def test_pg_dump_failure_reports_stderr_without_the_password(dbapi_pg, database)
         conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(database.dbname)))
     try:
         with pytest.raises(PgToolError) as caught:
-            b"".join(pgtools.dump(with_password(dbapi_pg, secret), database.dbname))
+            b"".join(pgarchive.dump(with_password(dbapi_pg, secret), database.dbname))
     finally:
         with psycopg.connect(dbapi_pg.dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(database.dbname)))
@@ -355,7 +369,7 @@ def test_pg_dump_failure_reports_stderr_without_the_password(dbapi_pg, database)
 
 def test_leaving_a_dump_early_stops_pg_dump(dbapi_pg, database):
     load_shop(dbapi_pg, database, rows=30_000)
-    stream = pgtools.dump(dbapi_pg, database.dbname)
+    stream = pgarchive.dump(dbapi_pg, database.dbname)
     with stream:
         first = next(iter(stream))
         pid = stream._process.pid  # noqa: SLF001
