@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import App, Certificate, DnsRecord, MaintenanceEvent, Operation, SyncRun
+from app.redaction import redact_text
 
 SHOWN = 10
 CERTIFICATE_WARNING = timedelta(days=30)
@@ -96,7 +97,8 @@ def _sync_problems(session: Session, now: datetime, sync_interval: timedelta) ->
     problems: list[SyncProblem] = []
     for run in latest_runs:
         if run.status == "failed":
-            problems.append(SyncProblem(run.source, run.scope, f"last run failed: {run.error or 'no reason'}", run))
+            reason = redact_text(run.error) or "no reason"
+            problems.append(SyncProblem(run.source, run.scope, f"last run failed: {reason}", run))
         elif run.status == "succeeded" and run.finished_at and run.finished_at < stale_before:
             problems.append(SyncProblem(run.source, run.scope, "no successful run recently (stale data)", run))
     seen_sources = {run.source for run in latest_runs}

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.models import SyncRun, utcnow
+from app.redaction import redact_text
 from app.sync.upsert import Counts
 
 log = logging.getLogger(__name__)
@@ -99,5 +100,6 @@ def run_recorded(
 
 
 def _reason(error: Exception) -> str:
-    text = str(error) or type(error).__name__
+    # Exception messages carry URLs with passwords and echoed headers: the stored reason never does.
+    text = redact_text(str(error)) or type(error).__name__
     return text[:2000]
