@@ -115,6 +115,13 @@ def test_free_text_without_secrets_is_unchanged(text):
     assert redact_text(text) == text
 
 
+def test_the_app_factory_installs_the_log_redaction(app, caplog):
+    # No direct install here: the panel app (built by create_app, as the worker's is) must have done it.
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("app.views.auth").warning("callback to %s", "https://hook:pw-from-the-app@hooks.test/x")
+    assert "pw-from-the-app" not in caplog.text and f"https://hook:{MASK}@hooks.test/x" in caplog.text
+
+
 def test_log_records_are_redacted_in_message_args_and_traceback(caplog):
     redaction.install_log_redaction()
     log = logging.getLogger("app.some.module")  # a child logger: its records never pass the root logger's filters
