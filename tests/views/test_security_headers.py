@@ -107,7 +107,7 @@ def test_assets_local_serves_the_same_files_from_static(make_user, panel_with):
 # Request ids: a client's X-Request-ID only when it is plainly an id.
 
 HOSTILE_IDS = [
-    "abc\ndef",  # a newline: a forged log line
+    "request-1\nforged log line",  # a newline: a forged log line
     "a" * 65,
     "réquest-1",
     "<script>alert(1)</script>",
@@ -115,7 +115,7 @@ HOSTILE_IDS = [
     "abc\r\nX-Injected: 1",
     "",
     "../../etc/passwd",
-    "id;drop",
+    "request;id=forged",
 ]
 
 
