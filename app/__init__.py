@@ -7,8 +7,10 @@ import uuid
 
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.audit import request_id_var
+from app import redaction
+from app.audit import REQUEST_ID_PATTERN, request_id_var
 from app.config import Settings
 from app.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -33,6 +35,13 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.config["RATELIMIT_STORAGE_URI"] = _limiter_storage_uri(settings.redis_url) if settings.redis_url else "memory://"
     app.config["RATELIMIT_KEY_PREFIX"] = "admin-panel"
     app.config.update(overrides)
+    if settings.trusted_proxy_hops:
+        # Only as many X-Forwarded-* entries as there are proxies of ours are believed; without proxies, none is
+        # (a client could otherwise pick its own address and dodge the sign-in limits).
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    redaction.configure(settings.secret_config_keys, settings.public_config_keys)
+    redaction.install_log_redaction()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
@@ -41,6 +50,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     limiter.init_app(app)
     _register_login(app)
     _register_request_hooks(app)
+    _register_security(app, settings)
     _register_errors(app)
     _register_blueprints(app)
     _register_commands(app)
@@ -77,18 +87,26 @@ def _register_login(app: Flask) -> None:
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
+        # A client's id is kept only when it is plainly an id; anything else (newlines, markup, 65+ characters)
+        # would end up in logs, headers and the audit log, so it gets a fresh one instead.
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        g.request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
         request_id_var.set(g.request_id)
 
     @app.after_request
-    def security_headers(response):
+    def request_id_header(response):
         response.headers.setdefault(REQUEST_ID_HEADER, getattr(g, "request_id", ""))
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
         response.vary.add("HX-Request")
         return response
+
+
+def _register_security(app: Flask, settings: Settings) -> None:
+    from app.operations.sign_in_throttle import SignInThrottle
+    from app.views import security_headers, sessions
+
+    app.extensions["sign_in_throttle"] = SignInThrottle(storage=lambda: limiter.storage)
+    sessions.register(app)
+    security_headers.register(app, settings)
 
 
 def _register_errors(app: Flask) -> None:

@@ -1,6 +1,7 @@
 """The audit log: the one function every mutation calls."""
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from typing import Any
 
@@ -13,6 +14,16 @@ from app.redaction import redact
 # Set per request by the web app (and per job by the worker) so events can be traced to what caused them.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 SYSTEM_ACTOR = "system"
+# What a request id may look like: a client's X-Request-ID is used only if it matches (else the panel makes one).
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Ids the panel makes itself may also say where they come from ("job:<rq id>").
+_STORED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _checked_request_id() -> str | None:
+    # The audit log never stores an id it has not checked, whoever set the context variable.
+    request_id = request_id_var.get()
+    return request_id if request_id and _STORED_REQUEST_ID.fullmatch(request_id) else None
 
 
 def _actor_name(actor: Any) -> str:
@@ -59,7 +70,7 @@ def record(
         target=label,
         before=redact(before) if before is not None else None,
         after=redact(after) if after is not None else None,
-        request_id=request_id_var.get(),
+        request_id=_checked_request_id(),
     )
     session.add(event)
     return event

@@ -16,6 +16,9 @@ DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+ASSET_MODES = ("cdn", "local")  # where htmx and Pico come from: the pinned CDN URLs, or the same files in /static
+
+
 class ConfigError(RuntimeError):
     """The environment describes a configuration the panel refuses to run with."""
 
@@ -52,6 +55,10 @@ def _role_arns(raw: str) -> dict[str, str]:
     return dict(arns)
 
 
+def _names(env: dict[str, str], key: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (env.get(key) or "").split(",") if name.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the panel reads from its environment."""
@@ -76,6 +83,14 @@ class Settings:
     cloudflare_rate_window: int = 300
     cloudflare_max_wait: float = 60.0
     sync_max_delete_fraction: float = 0.2  # a run deleting more of a scope (and more than 5) waits for confirmation
+    # Issue 8: sign-in, sessions, masking and assets.
+    trusted_proxy_hops: int = 0
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    reauth_minutes: int = 5
+    secret_config_keys: tuple[str, ...] = ()
+    public_config_keys: tuple[str, ...] = ()
+    assets: str = "cdn"
 
     @property
     def production(self) -> bool:
@@ -117,12 +132,20 @@ class Settings:
             cloudflare_rate_window=_number(env, "CLOUDFLARE_RATE_WINDOW_SECONDS", "300"),
             cloudflare_max_wait=_number(env, "CLOUDFLARE_MAX_WAIT_SECONDS", "60", float),
             sync_max_delete_fraction=_fraction(env, "SYNC_MAX_DELETE_FRACTION", "0.2"),
+            trusted_proxy_hops=_number(env, "TRUSTED_PROXY_HOPS", "0"),
+            session_idle_minutes=_number(env, "SESSION_IDLE_MINUTES", "30"),
+            session_max_hours=_number(env, "SESSION_MAX_HOURS", "12"),
+            reauth_minutes=_number(env, "REAUTH_MINUTES", "5"),
+            secret_config_keys=_names(env, "SECRET_CONFIG_KEYS"),
+            public_config_keys=_names(env, "PUBLIC_CONFIG_KEYS"),
+            assets=(env.get("ASSETS") or "cdn").strip().lower(),
         )
         settings.check()
         return settings
 
     def check(self) -> None:
-        """Refuse insecure settings in production."""
+        """Refuse impossible settings, and insecure ones in production."""
+        self._check_issue8_settings()
         if not self.production:
             return
         problems = []
@@ -134,6 +157,16 @@ class Settings:
             problems.append("REDIS_URL must be set (the embedded Redis is for development only)")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+    def _check_issue8_settings(self) -> None:
+        if self.assets not in ASSET_MODES:
+            raise ConfigError(f"ASSETS must be one of {', '.join(ASSET_MODES)}, not {self.assets!r}")
+        if not 0 <= self.trusted_proxy_hops <= 10:
+            raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 10 (the number of proxies in front of the panel)")
+        for name, value in (("SESSION_IDLE_MINUTES", self.session_idle_minutes),
+                            ("SESSION_MAX_HOURS", self.session_max_hours), ("REAUTH_MINUTES", self.reauth_minutes)):
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1, not {value}")
 
     def flask_config(self) -> dict:
         """The Flask config mapping derived from these settings."""

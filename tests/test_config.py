@@ -1,6 +1,8 @@
 """Settings come from the environment; production refuses insecure ones with a message saying what to fix."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.config import ConfigError, Settings
@@ -134,3 +136,35 @@ def test_per_cluster_tls_and_timeouts_reach_the_deis_client(tmp_path):
     assert (lab.verify, lab.read_timeout, lab.base_url) == (False, (5.0, 20.0), "http://deis.lab.internal:8000")
     assert clients.cluster_configs()[0]["token"] == "tok-0123456789"  # the sync layer's plain mapping
     assert settings.deis_write_timeout == 120 and Settings.from_env({}).deis_write_timeout == 300
+
+
+def test_issue8_settings_have_safe_defaults(tmp_path):
+    settings = Settings.from_env({"ADMIN_PANEL_INSTANCE_DIR": str(tmp_path)})
+    assert settings.trusted_proxy_hops == 0  # no X-Forwarded-For is believed unless the operator says so
+    assert (settings.session_idle_minutes, settings.session_max_hours, settings.reauth_minutes) == (30, 12, 5)
+    assert settings.secret_config_keys == () and settings.public_config_keys == () and settings.assets == "cdn"
+
+
+def test_issue8_settings_are_read(tmp_path):
+    settings = Settings.from_env({
+        "ADMIN_PANEL_INSTANCE_DIR": str(tmp_path), "TRUSTED_PROXY_HOPS": "2", "SESSION_IDLE_MINUTES": "10",
+        "SESSION_MAX_HOURS": "8", "REAUTH_MINUTES": "2", "SECRET_CONFIG_KEYS": " INTERNAL_NOTE, LEGACY_* ,",
+        "PUBLIC_CONFIG_KEYS": "SESSION_STORE", "ASSETS": "local",
+    })
+    assert settings.trusted_proxy_hops == 2 and settings.session_idle_minutes == 10
+    assert settings.session_max_hours == 8 and settings.reauth_minutes == 2
+    assert settings.secret_config_keys == ("INTERNAL_NOTE", "LEGACY_*")
+    assert settings.public_config_keys == ("SESSION_STORE",) and settings.assets == "local"
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"ASSETS": "somewhere"}, "ASSETS must be one of cdn, local, not 'somewhere'"),
+    ({"TRUSTED_PROXY_HOPS": "-1"}, "TRUSTED_PROXY_HOPS must be between 0 and 10"),
+    ({"TRUSTED_PROXY_HOPS": "one"}, "TRUSTED_PROXY_HOPS must be a number, not 'one'"),
+    ({"SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES must be at least 1, not 0"),
+    ({"SESSION_MAX_HOURS": "-3"}, "SESSION_MAX_HOURS must be at least 1, not -3"),
+    ({"REAUTH_MINUTES": "0"}, "REAUTH_MINUTES must be at least 1, not 0"),
+])
+def test_issue8_settings_refuse_impossible_values(tmp_path, environ, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env({"ADMIN_PANEL_INSTANCE_DIR": str(tmp_path), **environ})

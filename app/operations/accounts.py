@@ -64,6 +64,18 @@ def record_sign_in(session: Session, user: User) -> None:
     session.commit()
 
 
+def record_reauth(session: Session, user: User) -> None:
+    """Note that the user entered their password again (before a destructive action)."""
+    audit.record(session, actor=user, action="auth.reauth", target=user)
+    session.commit()
+
+
+def record_failed_reauth(session: Session, user: User) -> None:
+    """Note a wrong password at a re-authentication prompt: someone may be using an unattended session."""
+    audit.record(session, actor=user, action="auth.reauth_failed", target=user)
+    session.commit()
+
+
 def sign_out(session: Session, user: User) -> None:
     """Invalidate every session cookie of this user and note the sign-out."""
     user.rotate_session_token()

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import App, Certificate, DnsRecord, MaintenanceEvent, Operation, SyncRun
+from app.redaction import redact_text
 
 SHOWN = 10
 CERTIFICATE_WARNING = timedelta(days=30)
@@ -97,7 +98,8 @@ def _sync_problems(session: Session, now: datetime, sync_interval: timedelta) ->
     problems: list[SyncProblem] = []
     for run in latest_runs:
         if run.status == "failed":
-            problems.append(SyncProblem(run.source, run.scope, f"last run failed: {run.error or 'no reason'}", run))
+            reason = redact_text(run.error) or "no reason"
+            problems.append(SyncProblem(run.source, run.scope, f"last run failed: {reason}", run))
         elif run.waiting_for_confirmation:
             # Its message carries the numbers: "waiting for confirmation: would delete 6 of 10 apps (60%); ..."
             problems.append(SyncProblem(run.source, run.scope, run.progress_message or "waiting for confirmation",

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.models import SyncRun
 from app.operations.paging import Page, paginate
-from app.redaction import MASK
+from app.redaction import redact_text
 
 SYNC_SOURCES = ("deis", "aws", "cloudflare")
 SYNC_QUEUE = "sync"
@@ -23,8 +23,6 @@ SYNC_ALL_JOB = "jobs.sync.sync_all"
 HISTORY_PER_PAGE = 50
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DONE_STATUSES = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
-# A URL's password must not reach the page through an exception message (postgres://user:secret@host).
-URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
 ERROR_SHOWN = 500
 
 
@@ -71,7 +69,8 @@ def _safe_error(text: str | None) -> str | None:
         return None
     lines = [line for line in text.strip().splitlines() if line.strip()]
     # The last line of a traceback names the exception and its message: what an operator can act on.
-    return URL_PASSWORD.sub(rf"\g<1>{MASK}@", lines[-1].strip())[:ERROR_SHOWN] if lines else None
+    # An exception message must not bring a password to the page (postgres://user:secret@host, a token header).
+    return (redact_text(lines[-1].strip()) or "")[:ERROR_SHOWN] if lines else None
 
 
 def _job_target(job: Job) -> str | None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.models import SyncRun, utcnow
 from app.models.operations import SYNC_NEEDS_CONFIRMATION
 from app.sync.deletion_guard import PendingDeletions, waiting_message
+from app.redaction import redact_text
 from app.sync.upsert import Counts
 
 log = logging.getLogger(__name__)
@@ -108,5 +109,6 @@ def run_recorded(
 
 
 def _reason(error: Exception) -> str:
-    text = str(error) or type(error).__name__
+    # Exception messages carry URLs with passwords and echoed headers: the stored reason never does.
+    text = redact_text(str(error)) or type(error).__name__
     return text[:2000]

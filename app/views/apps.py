@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
 
 from app.extensions import db
-from app.models import utcnow
+from app.models import App, utcnow
 from app.operations import app_listing
 from app.operations.app_overview import app_overview
+from app.operations.config_reveal import UnknownConfigKey, reveal_config_value
+from app.views.access import admin_required, reauth_required
 from app.views.htmx import render_page
 from app.views.query_reader import QueryReader, flag_param
 
@@ -44,7 +47,6 @@ def index():
                        params=params), status
 
 
-
 @bp.get("/<int:app_id>")
 @login_required
 def show(app_id: int):
@@ -53,3 +55,18 @@ def show(app_id: int):
     if overview is None:
         abort(404)
     return render_template("apps/show.html", overview=overview, app=overview.app, now=utcnow())
+
+
+@bp.post("/<int:app_id>/config/reveal")
+@admin_required
+@reauth_required
+def reveal_config(app_id: int):
+    """One masked config value, for an admin who clicked "Reveal" (htmx swaps it into its table cell); audited."""
+    app = db.get_or_404(App, app_id)
+    key = request.form.get("key", "")
+    try:
+        value = reveal_config_value(db.session, app, key, current_user._get_current_object())
+    except UnknownConfigKey:
+        abort(404)
+    response = render_block("apps/show.html", "revealed_value", key=key, value=value)
+    return response, 200, {"Cache-Control": "no-store"}

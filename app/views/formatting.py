@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from flask import Flask
 
-from app.redaction import MASK, is_secret
+from app.redaction import MASK, is_secret, redact_text
 
 
 def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
@@ -41,3 +41,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(relative_time, "ago")
     app.add_template_filter(timestamp, "ts")
     app.add_template_filter(masked, "masked")
+    # Errors are stored redacted; pages redact again so rows written before that (or by hand) cannot leak.
+    app.add_template_filter(redact_text, "redact_text")

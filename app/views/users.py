@@ -1,24 +1,33 @@
 """Managing panel accounts (admins only change them; everyone may see who has access)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import User
 from app.operations import accounts
-from app.views.access import admin_required
+from app.views.access import admin_required, reauth_required
 from app.views.forms import NewUserForm, RoleForm
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 
+def _users_page(form: NewUserForm, status: int = 200, new_password: tuple[User, str] | None = None):
+    users = db.session.scalars(select(User).order_by(User.username)).all()
+    response = make_response(render_template("users/index.html", users=users, form=form,
+                                             new_password=new_password), status)
+    if new_password:
+        # The password is in this body only: never in the session cookie (signed, not encrypted), never cached.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/")
 @login_required
 def index():
-    users = db.session.scalars(select(User).order_by(User.username)).all()
-    return render_template("users/index.html", users=users, form=NewUserForm())
+    return _users_page(NewUserForm())
 
 
 @bp.post("/")
@@ -32,10 +41,18 @@ def create():
         except accounts.AccountError as error:
             form.username.errors.append(str(error))
         else:
-            flash(f"Created {user.role} {user.username}. Their password, shown only now: {password}", "info")
-            return redirect(url_for("users.index"))
-    users = db.session.scalars(select(User).order_by(User.username)).all()
-    return render_template("users/index.html", users=users, form=form), 400
+            return _users_page(NewUserForm(formdata=None), 201, (user, password))
+    return _users_page(form, 400)
+
+
+@bp.post("/<int:user_id>/password")
+@admin_required
+@reauth_required
+def reset_password(user_id: int):
+    """Give a user a new generated password (shown once) and end their sessions; needs the admin's password."""
+    user = db.get_or_404(User, user_id)
+    password = accounts.reset_password(db.session, user, actor=current_user._get_current_object())
+    return _users_page(NewUserForm(formdata=None), 200, (user, password))
 
 
 @bp.post("/<int:user_id>/role")

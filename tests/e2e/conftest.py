@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
+from werkzeug.serving import make_server
+
+from tests.panel_variants import panel_with  # noqa: F401  (a fixture)
 
 ASSETS = Path(__file__).parent / "assets"
 CHROMIUM = "/usr/bin/chromium"
@@ -47,3 +51,21 @@ def page(page):
     page.route("https://cdn.jsdelivr.net/**", serve_from_disk)
     page.set_default_timeout(15_000)
     return page
+
+
+@pytest.fixture
+def serve():
+    """`serve(app)`: that panel app over real HTTP on a free loopback port (for variants built with panel_with)."""
+    servers = []
+
+    def start(panel) -> str:
+        server = make_server("127.0.0.1", 0, panel, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        thread.join(timeout=5)

@@ -10,8 +10,8 @@ from app.extensions import db
 from app.models import AuditEvent
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-# Routes a viewer may legitimately call: signing in and out of their own session.
-OPEN_TO_VIEWERS = {"auth.login", "auth.logout"}
+# Routes a viewer may legitimately call: signing in and out of, or confirming the password of, their own session.
+OPEN_TO_VIEWERS = {"auth.login", "auth.logout", "auth.reauth"}
 
 
 def fill(rule) -> str:

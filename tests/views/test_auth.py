@@ -1,6 +1,7 @@
 """Signing in and out, bad input, rate limiting, CSRF and session handling."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -70,12 +71,20 @@ def test_repeated_failed_sign_ins_are_rate_limited_but_a_success_does_not_count(
     for _ in range(3):
         assert sign_in(client, "alice", PASSWORD).status_code == 302
         client.post("/logout", data={"csrf_token": csrf_token_from_home(client)})
-    statuses = [sign_in(client, "alice", "nope nope nope").status_code for _ in range(6)]
-    assert statuses[:5] == [401] * 5
-    assert statuses[5] == 429
+    statuses = [sign_in(client, "alice", "nope nope nope").status_code for _ in range(5)]
+    # Three typos are free; the fourth starts the growing delay of this (address, username) pair.
+    assert statuses == [401, 401, 401, 401, 429]
     limited = sign_in(client, "alice", PASSWORD)
-    assert limited.status_code == 429
-    assert "Too many attempts" in limited.get_data(as_text=True)
+    assert limited.status_code == 429  # even the right password waits: otherwise guessing would go on
+    assert "Too many failed sign-ins for this username from your address" in limited.get_data(as_text=True)
+    assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_failed_sign_ins_from_one_address_are_limited_overall_whatever_the_username(client, make_user):
+    make_user("alice", "admin")
+    statuses = [sign_in(client, f"guess-{number}", "nope nope nope").status_code for number in range(6)]
+    assert statuses == [401] * 5 + [429]  # LOGIN_RATE_LIMIT: 5 wrong passwords a minute per address
+    assert "Too many attempts" in sign_in(client, "alice", PASSWORD).get_data(as_text=True)
 
 
 def csrf_token_from_home(client) -> str:
@@ -122,9 +131,53 @@ def test_session_cookie_flags_and_new_session_at_sign_in(client, make_user):
     assert client.get_cookie("session").value != (before.value if before else None)
 
 
-def test_sign_in_redirects_only_to_local_paths(client, make_user):
+# `next` exactly as it would appear in the address (already percent-encoded where a browser would encode it).
+HOSTILE_NEXT = [
+    "https://evil.example/",
+    "//evil.example",
+    "/%5Cevil.example",  # a backslash: browsers read /\evil.example as //evil.example
+    "%5C%5Cevil.example",
+    "/%09/evil.example",  # the reported one: a tab browsers drop, leaving //evil.example
+    "/%2509/evil.example",  # the same, encoded twice
+    "/%2F%2Fevil.example",  # encoded slashes that normalise into //evil.example
+    "/%252F%252Fevil.example",
+    "/%2f/evil.example",
+    "https:evil.example",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(document.cookie)",
+    "/%0D%0ASet-Cookie:%20pwned=1",  # CR/LF: header injection, which used to answer 500
+    "/%0Aevil",
+    "%20//evil.example",
+    "/%00/evil.example",
+    "/%E2%80%8B/evil.example",  # a zero-width space
+    "data:text/html,%3Cscript%3Ealert(1)%3C/script%3E",
+    "evil.example",
+    "http://evil.example%40panel.test/",
+    "%2F%2Fevil.example",
+    "/%5C/evil.example",
+]
+
+
+@pytest.mark.parametrize("raw_next", HOSTILE_NEXT)
+def test_sign_in_never_redirects_off_site(client, make_user, raw_next):
     make_user("alice", "admin")
     token = csrf_token_from(client)
-    response = client.post("/login?next=https://evil.example/", data={"username": "alice", "password": PASSWORD,
-                                                                        "csrf_token": token})
-    assert response.headers["Location"] == "/"
+    response = client.post(f"/login?next={raw_next}", data={"username": "alice", "password": PASSWORD,
+                                                             "csrf_token": token})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"  # home: the only answer to a next that is not plainly ours
+    assert client.get("/").status_code == 200  # and the sign-in itself went through
+
+
+@pytest.mark.parametrize("raw_next, location", [
+    ("/apps/", "/apps/"),
+    ("%2Fapps%2F%3Fq%3Dshop%26sort%3Dname", "/apps/?q=shop&sort=name"),
+    ("/search?q=caf%C3%A9", "/search?q=caf%C3%A9"),
+    ("/apps/%3Fq%3Da%252Fb", "/apps/?q=a%2Fb"),
+])
+def test_sign_in_returns_to_the_page_asked_for(client, make_user, raw_next, location):
+    make_user("alice", "admin")
+    token = csrf_token_from(client)
+    response = client.post(f"/login?next={raw_next}", data={"username": "alice", "password": PASSWORD,
+                                                             "csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == location

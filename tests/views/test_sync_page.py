@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import signal
+from contextlib import nullcontext
 from datetime import timedelta
 from html import unescape
 
@@ -12,8 +13,9 @@ from rq.job import Job
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditEvent, utcnow
+from app.models import AuditEvent, SyncRun, utcnow
 from app.queues import queue
+from app.sync.runs import SyncFailed, run_recorded
 from tests import factories as make
 
 
@@ -220,3 +222,39 @@ def test_unknown_malformed_or_foreign_job_ids_are_404(client, login_as, sync_que
         assert client.get(f"/sync/jobs/{foreign.id}").status_code == 404  # only sync jobs are followed here
     finally:
         foreign.delete()
+
+
+def fail_with_a_token() -> None:
+    """A job body failing with the kind of message an HTTP client error carries: a header and a JWT."""
+    raise RuntimeError("cloudflare: request with Authorization: Bearer cf-token-leak-7 refused; "
+                       "session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwYW5lbCJ9.c2lnbmF0dXJlLWxlYWs was rejected")
+
+
+def test_a_failing_sync_stores_and_shows_its_reason_without_the_credentials(client, login_as, db_session):
+    def body(progress):
+        raise ConnectionError("redis://:cache-pw-9@cache.internal:6379 and https://deploy:hunter2@deis.test "
+                              "refused; sent X-Auth-Token: tok-123 and key AKIAIOSFODNN7EXAMPLE")
+
+    with pytest.raises(SyncFailed):
+        run_recorded(db_session, source="deis", scope="prod-eu", lock=lambda name: nullcontext(True), body=body)
+    stored = db_session.scalars(select(SyncRun)).one().error
+    for leak in ("cache-pw-9", "hunter2", "tok-123", "AKIAIOSFODNN7EXAMPLE"):
+        assert leak not in stored
+    assert "redis://:••••••@cache.internal:6379" in stored and "https://deploy:••••••@deis.test" in stored
+
+    # A row written before errors were stored redacted (or by hand) is redacted on the way to the page too.
+    make.sync_run(db_session, "aws", "eu-west-1", "failed", error="boto: https://k:old-row-pw@s3.test failed")
+    db_session.commit()
+    login_as("viewer")
+    for path in ("/sync/", "/"):
+        html = client.get(path).get_data(as_text=True)
+        assert "old-row-pw" not in html and "hunter2" not in html and "cache-pw-9" not in html, path
+
+
+def test_a_failed_jobs_error_loses_tokens_and_jwts_on_the_page(client, login_as, db_session, sync_queue):
+    login_as("viewer")
+    job = sync_queue.enqueue(fail_with_a_token)
+    _run_worker(sync_queue)
+    html = client.get(f"/sync/jobs/{job.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "The job failed" in html and "Authorization: Bearer ••••••" in html
+    assert "cf-token-leak-7" not in html and "c2lnbmF0dXJlLWxlYWs" not in html
