@@ -24,15 +24,20 @@ class FetchedApp:
     domains: list[str]
 
 
-def fetch(client: DeisClient, progress: Progress, workers: int = 8) -> tuple[list[FetchedApp], list[DeisCertificate]]:
+def fetch(client: DeisClient, progress: Progress, known: set[str] | None = None,
+          workers: int = 8) -> tuple[list[FetchedApp], list[DeisCertificate]]:
     """Everything the cluster has, or an exception: apps are listed, then detailed with bounded concurrency.
 
     The token's user is checked first (a superuser owning the certificates, or nothing would be whole). An app
-    that answers 404/403 once listed was deleted or unshared meanwhile: it is left out, as vanished.
+    that answers 404/403 once listed was deleted or unshared meanwhile: it is left out, as vanished. An app the
+    panel `known`s that the listing lacks is asked for by name before it counts as vanished: offset pages shift
+    when another app is deleted and one created between two pages (`count` unchanged), and skip an app that exists.
     """
     client.ensure_panel_user()
     apps = client.list_apps()
     progress(5, f"{len(apps)} apps listed")
+    listed = {app.id for app in apps}
+    missing = sorted((known or set()) - listed)
 
     def detail(app: DeisApp) -> FetchedApp | None:
         try:
@@ -51,7 +56,11 @@ def fetch(client: DeisClient, progress: Progress, workers: int = 8) -> tuple[lis
                 fetched.append(item)
             if done % 50 == 0 or done == len(apps):
                 gone = f" ({vanished} vanished since listed)" if vanished else ""
-                progress(5 + int(85 * done / max(1, len(apps))), f"{done} of {len(apps)} apps detailed{gone}")
+                progress(5 + int(80 * done / max(1, len(apps))), f"{done} of {len(apps)} apps detailed{gone}")
+        if missing:
+            progress(86, f"{len(missing)} known apps not listed: asking for each by name")
+            missed = [app for app in pool.map(client.get_app, missing) if app is not None]
+            fetched.extend(item for item in pool.map(detail, missed) if item is not None)
     certificates = client.list_certificates()
     progress(95, f"{len(certificates)} certificates listed; writing")
     return fetched, certificates
@@ -117,6 +126,7 @@ def write(session: Session, cluster: Cluster, fetched: list[FetchedApp], certifi
 def synchronize(session: Session, client: DeisClient, cluster: Cluster, progress: Progress,
                 guard: DeletionGuard) -> Outcome:
     """Fetch the whole cluster, then write; raises (writing nothing) when the fetch is incomplete."""
-    fetched, certificates = fetch(client, progress)
+    known = set(session.scalars(select(App.name).where(App.cluster_id == cluster.id)))
+    fetched, certificates = fetch(client, progress, known)
     counts = write(session, cluster, fetched, certificates, guard)
     return Outcome(counts=counts, api_calls=client.calls)

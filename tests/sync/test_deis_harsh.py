@@ -94,6 +94,36 @@ def test_a_listing_shortened_mid_way_each_time_deletes_nothing(sandbox, sync, sy
     assert picture() == before  # reports and blog stay until a whole listing says they are gone
 
 
+def test_a_listing_that_skips_an_app_under_churn_deletes_nothing_that_exists(sandbox, sync, sync_with, deis_clients):
+    sync("deis", "eu-prod")
+    before = picture()
+    assert sorted(sandbox.deis["eu-prod"].app_ids())[:4] == ["billing", "blog", "reports", "shop"]
+    changed = []
+
+    def replace_an_app_after_first_page(response, *args, **kwargs):
+        # Between pages 1 and 2, another operator deletes billing (page 1) and creates zzz (sorts last): the count
+        # stays 4, but offset 2 now starts at shop, so the listing never shows reports, which exists all along.
+        if response.request.path_url == "/v2/apps?limit=2" and not changed:
+            changed.append(True)
+            sandbox.deis["eu-prod"].delete_app("billing")
+            created = as_panel_json(sandbox, "POST", "/v2/apps", {"id": "zzz"})
+            assert created.status_code == 201, created.text
+        return response
+
+    runs, failures = sync_with(deis_clients(page_size=2, response_hooks=[replace_an_app_after_first_page]))
+    assert failures == [] and runs[0].status == "succeeded"
+    after = picture()
+    assert "reports" in after["apps"]  # asked for by name before it could count as vanished
+    assert "billing" not in after["apps"]  # really gone: its own detail answers 404
+    assert after["apps"] == (before["apps"] - {"billing"}) | {"zzz"}
+
+
+def as_panel_json(sandbox, method: str, path: str, body: dict, cluster: str = "eu-prod") -> requests.Response:
+    simulator = sandbox.deis[cluster]
+    headers = {"Authorization": f"token {simulator.token_for(simulator.panel_username)}"}
+    return requests.request(method, f"{sandbox.deis_url(cluster)}{path}", headers=headers, json=body, timeout=10)
+
+
 class Recorder:
     """The other host a proxy's `next` link names: a loopback server that records whatever reaches it."""
 
