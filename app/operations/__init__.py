@@ -1,1 +1,1 @@
-"""Multi-step actions and the domain logic behind pages: each module takes a session (and clients) as arguments."""
+"""Actions that change the platform or the panel, each audited: they take a session (and clients) as arguments."""

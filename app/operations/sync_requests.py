@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.models import Cluster, SyncRun, User
-from app.operations.sync_status import SYNC_ALL_JOB, SYNC_SOURCE_JOB, SYNC_SOURCES
+from app.queries.sync_status import SYNC_ALL_JOB, SYNC_SOURCE_JOB, SYNC_SOURCES
 
 SCOPED_SOURCE = "deis"  # only Deis runs are scoped from this page: one cluster at a time
 JOB_TIMEOUT = {SYNC_SOURCE_JOB: 600, SYNC_ALL_JOB: 900}  # seconds; a sync of everything fetches three sources

@@ -7,8 +7,8 @@ from jinja2_fragments.flask import render_block
 
 from app.extensions import db
 from app.models import App, utcnow
-from app.operations import app_listing
-from app.operations.app_overview import app_overview
+from app.queries import app_listing
+from app.queries.app_overview import app_overview
 from app.operations.config_reveal import UnknownConfigKey, reveal_config_value
 from app.views.access import admin_required, reauth_required
 from app.views.htmx import render_page

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, request, url_for
 from flask_login import login_required
 
 from app.extensions import db
-from app.operations import dns_listing
+from app.queries import dns_listing
 from app.views.htmx import render_page
 from app.views.query_reader import QueryReader
 

@@ -8,7 +8,7 @@ from flask_login import login_required
 
 from app.extensions import db
 from app.models import utcnow
-from app.operations.attention import needs_attention
+from app.queries.attention import needs_attention
 
 bp = Blueprint("home", __name__)
 

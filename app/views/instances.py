@@ -6,7 +6,7 @@ from flask_login import login_required
 
 from app.extensions import db
 from app.models import utcnow
-from app.operations import instance_listing
+from app.queries import instance_listing
 from app.views.htmx import render_page
 from app.views.query_reader import QueryReader, flag_param
 

@@ -6,7 +6,7 @@ from flask_login import login_required
 from jinja2_fragments.flask import render_block
 
 from app.extensions import db
-from app.operations import platform_search
+from app.queries import platform_search
 from app.views.htmx import is_htmx_partial
 
 bp = Blueprint("search", __name__)

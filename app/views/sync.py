@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Cluster, SyncRun
-from app.operations import sync_requests, sync_status
+from app.operations import sync_requests
+from app.queries import sync_status
 from app.queues import queue, redis_connection
 from app.views.access import admin_required
 from app.views.htmx import is_htmx_partial, render_page

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import SyncRun
-from app.operations.paging import Page, paginate
+from app.queries.paging import Page, paginate
 from app.redaction import redact_text
 
 SYNC_SOURCES = ("deis", "aws", "cloudflare")

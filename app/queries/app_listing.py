@@ -7,8 +7,8 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from app.models import App, Cluster, Database, Domain, LimitSet
-from app.operations.paging import Page, paginate
-from app.operations.text_search import contains_text
+from app.queries.paging import Page, paginate
+from app.queries.text_search import contains_text
 
 PER_PAGE = 100
 DIRECTIONS = ("asc", "desc")

@@ -7,7 +7,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import App, Cluster, DnsRecord, Domain, Instance
-from app.operations.text_search import contains_text
+from app.queries.text_search import contains_text
 
 MIN_LENGTH = 2  # one character matches half the platform: nobody reads that
 MAX_LENGTH = 100

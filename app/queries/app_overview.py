@@ -14,7 +14,7 @@ from app.models import (
     App, AuditEvent, Backup, Certificate, Cluster, Database, DnsRecord, Domain, LimitSet, LoadBalancer,
     LoadBalancerMember,
 )
-from app.operations.limit_comparison import LimitRow, compare_limits
+from app.queries.limit_comparison import LimitRow, compare_limits
 from app.redaction import MASK, is_secret
 
 CERTIFICATE_WARNING = timedelta(days=30)

@@ -7,8 +7,8 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import DnsRecord, DnsZone
-from app.operations.paging import Page, paginate
-from app.operations.text_search import contains_text
+from app.queries.paging import Page, paginate
+from app.queries.text_search import contains_text
 
 PER_PAGE = 100
 

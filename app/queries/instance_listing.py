@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, joinedload
 from app.models import (
     Cluster, Database, DnsRecord, Instance, LoadBalancer, LoadBalancerMember, MaintenanceEvent,
 )
-from app.operations.paging import Page, paginate
-from app.operations.text_search import contains_text
+from app.queries.paging import Page, paginate
+from app.queries.text_search import contains_text
 
 PER_PAGE = 100
 DIRECTIONS = ("asc", "desc")
