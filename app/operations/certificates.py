@@ -88,17 +88,24 @@ def upload_certificate(
         else:
             created, reused = existing, True
         if domain_name not in created.domains:
+            # Asked first rather than learnt from a 409: a 409 whose answer is lost reads back like a lost attach.
+            replaced = _holder(deis, name, domain_name)
+            if replaced is not None:
+                deis.detach_domain(replaced, domain_name)
+                steps.append(f"detached {domain_name} from {replaced}")
             try:
                 deis.attach_domain(name, domain_name)
             except DeisError as error:
+                if replaced is not None:
+                    _put_back(deis, replaced, domain_name, steps)
                 if error.status != CONFLICT:
                     raise
-                replaced = _holder(deis, name, domain_name)
-                deis.detach_domain(replaced, domain_name)
-                steps.append(f"detached {domain_name} from {replaced}")
-                deis.attach_domain(name, domain_name)
-                removed = _remove_if_unused(deis, replaced)
+                raise DeisError(deis.cluster, error.call, f"{domain_name} already has a certificate that belongs to "
+                                "another Deis user, and Deis lets only its owner detach it. Ask that user to run "
+                                "`deis certs:detach`", CONFLICT) from error
             steps.append(f"attached {domain_name} to {name}")
+            if replaced is not None:
+                removed = _remove_if_unused(deis, replaced)
             if removed:
                 steps.append(f"deleted {replaced}, which served nothing else")
     except DeisError as error:
@@ -109,7 +116,8 @@ def upload_certificate(
                                       ) from error
     _record(session, actor, domain_row, checked, name, cluster, replaced, removed, error=None)
     session.commit()
-    logger.info("certificate %s for %s on %s uploaded by %s", name, domain_name, cluster, actor if isinstance(actor, str) else actor.username)
+    logger.info("certificate %s for %s on %s uploaded by %s", name, domain_name, cluster,
+                actor if isinstance(actor, str) else actor.username)
     job_id = None
     if sync_queue is not None:
         job_id = sync_requests.request_sync(session, sync_queue, sync_requests.SCOPED_SOURCE, cluster, actor).id
@@ -118,14 +126,22 @@ def upload_certificate(
                         replaced=replaced, removed=removed, sync_job_id=job_id)
 
 
-def _holder(deis: DeisClient, name: str, domain: str) -> str:
-    """The panel user's certificate serving `domain` now (the 409 said one does)."""
+def _holder(deis: DeisClient, name: str, domain: str) -> str | None:
+    """The panel user's certificate (other than `name`) serving `domain` now, if any."""
     for certificate in deis.list_certificates():
         if certificate.name != name and domain in certificate.domains:
             return certificate.name
-    raise DeisError(deis.cluster, f"attach {domain} to certificate {name}", f"{domain} already has a certificate "
-                    "that belongs to another Deis user, and Deis lets only its owner detach it. Ask that user to run "
-                    "`deis certs:detach`", CONFLICT)
+    return None
+
+
+def _put_back(deis: DeisClient, old: str, domain: str, steps: list[str]) -> None:
+    """After a failed attach, serve the domain with its old certificate again rather than with none."""
+    try:
+        deis.attach_domain(old, domain)
+    except DeisError:
+        steps.append(f"could not put {domain} back on {old}: it is served without a certificate now")
+    else:
+        steps.append(f"put {domain} back on {old}")
 
 
 def _remove_if_unused(deis: DeisClient, name: str) -> bool:

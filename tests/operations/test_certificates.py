@@ -142,6 +142,35 @@ def test_a_failed_attach_is_audited_and_the_same_upload_goes_on_from_there(db_se
     assert len(certs(sandbox)) == 3
 
 
+def test_a_failed_attach_after_the_detach_says_the_domain_lost_its_certificate(db_session, deis, sandbox,
+                                                                              platform):
+    # The detach (first request on a /domain/ path) goes through; the attach and the putting back then fail.
+    sandbox.deis["eu-prod"].faults.configure(error_rate=1.0, error_statuses=[503], path_contains="/domain/",
+                                             after_requests=1)
+    deis.write_attempts = 1
+    issued = pki.leaf("blog.example.com")
+    with pytest.raises(CertificateUploadFailed, match=r"detached blog.example.com from blog-example-com; could not "
+                                                      r"put blog.example.com back on blog-example-com"):
+        upload(db_session, deis, "blog.example.com", issued.pem, issued.key_pem())
+    assert "blog-example-com" in certs(sandbox)  # not deleted: the new one never took over
+
+
+def test_a_domain_held_by_another_deis_users_certificate_is_a_clear_error(db_session, deis, sandbox, platform):
+    simulator = sandbox.deis["eu-prod"]
+    theirs = pki.leaf("secure.example.com")
+    alice = {"Authorization": f"token {simulator.token_for('alice')}"}
+    base = sandbox.deis_url("eu-prod")
+    assert requests.post(f"{base}/v2/certs", json={"name": "alices", "certificate": theirs.pem,
+                                                   "key": theirs.key_pem()}, headers=alice, timeout=10).ok
+    assert requests.post(f"{base}/v2/certs/alices/domain/", json={"domain": "secure.example.com"}, headers=alice,
+                         timeout=10).status_code == 201
+    issued = pki.leaf("secure.example.com")
+    with pytest.raises(CertificateUploadFailed, match=r"belongs to another Deis user.*Done before it failed: "
+                                                      r"created certificate"):
+        upload(db_session, deis, "secure.example.com", issued.pem, issued.key_pem())
+    assert certs(sandbox)["alices"]["domains"] == ["secure.example.com"]
+
+
 def _expired():
     return pki.leaf("secure.example.com", days=-1, not_before=datetime.now(UTC) - timedelta(days=90))
 
