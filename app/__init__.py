@@ -145,6 +145,9 @@ def _register_commands(app: Flask) -> None:
 
     app.cli.add_command(users_cli)
     app.cli.add_command(sync_cli)
+    from app.commands.certificates import certificates_cli
+
+    app.cli.add_command(certificates_cli)
 
 
 def _register_template_helpers(app: Flask) -> None:
