@@ -132,9 +132,11 @@ def _register_errors(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from app.views import apps, audit, auth, dns, home, instances, search, sync, users
+    from app.views import certificates
 
     for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(certificates.bp)
 
 
 def _register_commands(app: Flask) -> None:
@@ -143,6 +145,9 @@ def _register_commands(app: Flask) -> None:
 
     app.cli.add_command(users_cli)
     app.cli.add_command(sync_cli)
+    from app.commands.certificates import certificates_cli
+
+    app.cli.add_command(certificates_cli)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -10,12 +10,15 @@ behind `DeisClient`, so a Drycc adapter can be added without touching callers.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from app.services.http_session import retrying_session
 
@@ -340,6 +343,112 @@ class DeisClient:
                 return current
         raise DeisError(self.cluster, call, f"no answer after {self.write_attempts} attempts (last: {lost}), and "
                         "reading the config back shows the write did not apply")
+
+    # -- certificates (all under the panel's own user: Deis shows a certificate only to its owner) --------------
+    def get_certificate(self, name: str) -> DeisCertificate | None:
+        """One of the token user's certificates, or None when it has none by that name (404)."""
+        call = f"get certificate {name}"
+        response = self._request("GET", f"/v2/certs/{name}", call)
+        if response.status_code == 404:
+            return None
+        return _certificate(self._json(response, call))
+
+    def create_certificate(self, name: str, certificate: str, key: str) -> DeisCertificate:
+        """Create certificate `name` (PEM chain, leaf first, and its unencrypted PEM key) under the token's user.
+
+        The key is sent and forgotten: it is in no error, log or return value. After a lost answer the certificate
+        is read back by name; it counts as created when its fingerprint is the leaf's, else the POST is sent again.
+        """
+        call = f"create certificate {name}"
+        wanted = leaf_fingerprint(certificate)
+
+        def applied() -> bool:
+            found = self.get_certificate(name)
+            if found is None:
+                return False
+            if _plain_fingerprint(found.fingerprint) != wanted:
+                raise DeisError(self.cluster, call, f"a certificate named {name} exists with another fingerprint")
+            return True
+
+        self._write_read_back("POST", "/v2/certs", call, {"name": name, "certificate": certificate, "key": key},
+                              applied)
+        created = self.get_certificate(name)
+        if created is None:
+            raise DeisError(self.cluster, call, "the controller accepted it but does not show it when asked")
+        return created
+
+    def attach_domain(self, name: str, domain: str) -> None:
+        """Serve `domain` with certificate `name`. A domain that has a certificate already is a 409 DeisError."""
+        def applied() -> bool:
+            found = self.get_certificate(name)
+            return found is not None and domain in found.domains
+
+        self._write_read_back("POST", f"/v2/certs/{name}/domain/", f"attach {domain} to certificate {name}",
+                              {"domain": domain}, applied)
+
+    def detach_domain(self, name: str, domain: str) -> None:
+        """Stop serving `domain` with certificate `name`."""
+        def applied() -> bool:
+            found = self.get_certificate(name)
+            return found is None or domain not in found.domains
+
+        # No trailing slash: the controller's route for detach has none (with one, Django answers its own 404).
+        self._write_read_back("DELETE", f"/v2/certs/{name}/domain/{domain}", f"detach {domain} from certificate "
+                              f"{name}", None, applied)
+
+    def delete_certificate(self, name: str) -> None:
+        """Delete certificate `name` (the controller detaches its domains first)."""
+        self._write_read_back("DELETE", f"/v2/certs/{name}", f"delete certificate {name}", None,
+                              lambda: self.get_certificate(name) is None)
+
+    def _write_read_back(self, method: str, path: str, call: str, payload: dict[str, str] | None,
+                         applied: Callable[[], bool]) -> None:
+        """Send a write; after a lost answer (timeout, reset, 5xx) ask `applied()` and send again only if not."""
+        lost = ""
+        for _attempt in range(self.write_attempts):
+            try:
+                response = self._request(method, path, call, json=payload, timeout=self.write_timeout)
+            except DeisError as error:  # timed out or reset: the controller may have applied it all the same
+                lost = error.reason
+            else:
+                if response.status_code in (200, 201, 204):
+                    return
+                if response.status_code < 500:
+                    raise DeisError(self.cluster, call, _reason(response), response.status_code)
+                lost = _reason(response)
+            try:
+                done = applied()
+            except DeisError as error:
+                if error.call == call:
+                    raise
+                raise DeisError(self.cluster, call, f"the answer was lost ({lost}) and reading back failed "
+                                f"({error.reason}): whether the write applied is unknown") from error
+            if done:
+                return
+        raise DeisError(self.cluster, call, f"no answer after {self.write_attempts} attempts (last: {lost}), and "
+                        "reading back shows the write did not apply")
+
+
+def leaf_fingerprint(certificate_pem: str) -> str:
+    """SHA-256 fingerprint (hex, no colons, upper case) of the first certificate of a PEM chain."""
+    try:
+        leaf = x509.load_pem_x509_certificate(certificate_pem.encode())
+    except ValueError as error:
+        raise ValueError("not a PEM certificate") from error
+    return leaf.fingerprint(hashes.SHA256()).hex().upper()
+
+
+def _plain_fingerprint(fingerprint: str | None) -> str:
+    return (fingerprint or "").replace(":", "").upper()
+
+
+def _certificate(item: dict[str, Any]) -> DeisCertificate:
+    return DeisCertificate(
+        name=item["name"], owner=item.get("owner", ""), common_name=item.get("common_name"),
+        sans=list(item.get("san") or []), domains=list(item.get("domains") or []),
+        fingerprint=item.get("fingerprint"), starts=parse_date(item.get("starts")),
+        expires=parse_date(item.get("expires")), issuer=item.get("issuer"),
+    )
 
 
 def _app(item: dict[str, Any]) -> DeisApp:

@@ -1,0 +1,161 @@
+"""Every certificate the Deis syncs found, with the domains and apps it serves, how urgent its expiry is, and the
+expiry timeline of the next 90 days (drawn as SVG by the page)."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, and_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from app.models import App, Certificate, Cluster, Domain
+from app.queries.paging import Page, paginate
+
+PER_PAGE = 50
+CRITICAL = timedelta(days=14)
+WARNING = timedelta(days=30)
+TIMELINE_DAYS = 90
+URGENCIES = ("expired", "critical", "warning", "ok")
+URGENCY_LABELS = {"expired": "expired", "critical": f"under {CRITICAL.days} days",
+                  "warning": f"under {WARNING.days} days",
+                  "ok": "fine", "unknown": "no expiry known"}
+# The drawing's own units (the SVG scales to the page's width): one column per day, bars up to BAR_SPACE tall.
+DAY_WIDTH = 10
+CHART_LEFT, BAR_SPACE, AXIS_SPACE = 4, 80, 22
+
+
+@dataclass(frozen=True)
+class CertificateFilters:
+    cluster: str | None = None
+    urgency: str | None = None
+
+
+@dataclass
+class CertificateRow:
+    certificate: Certificate
+    days_left: int | None
+    urgency: str
+    domains: list[Domain]
+    apps: list[App]
+
+
+@dataclass
+class TimelineBar:
+    day: int
+    count: int
+    urgency: str
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+
+
+@dataclass
+class Timeline:
+    days: int = TIMELINE_DAYS
+    width: int = CHART_LEFT * 2 + TIMELINE_DAYS * DAY_WIDTH
+    height: int = BAR_SPACE + AXIS_SPACE
+    baseline: int = BAR_SPACE
+    bars: list[TimelineBar] = field(default_factory=list)
+    ticks: list[tuple[float, str]] = field(default_factory=list)
+    bands: list[tuple[str, float, float]] = field(default_factory=list)  # (urgency, x, width) behind the bars
+    expired: int = 0
+    upcoming: int = 0
+
+
+def urgency_of(expires_at: datetime | None, now: datetime) -> str:
+    """'expired', 'critical' (within 14 days), 'warning' (within 30), 'ok', or 'unknown' without an expiry."""
+    if expires_at is None:
+        return "unknown"
+    if expires_at <= now:
+        return "expired"
+    if expires_at <= now + CRITICAL:
+        return "critical"
+    return "warning" if expires_at <= now + WARNING else "ok"
+
+
+def days_left(expires_at: datetime | None, now: datetime) -> int | None:
+    """Whole days until expiry (negative once expired: -3 is three days ago)."""
+    if expires_at is None:
+        return None
+    return math.floor((expires_at - now).total_seconds() / 86400)
+
+
+def _urgency_clause(urgency: str, now: datetime):
+    expires = Certificate.expires_at
+    return {
+        "expired": expires <= now,
+        "critical": and_(expires > now, expires <= now + CRITICAL),
+        "warning": and_(expires > now + CRITICAL, expires <= now + WARNING),
+        "ok": expires > now + WARNING,
+    }[urgency]
+
+
+def _filtered(query: Select, filters: CertificateFilters, now: datetime) -> Select:
+    if filters.cluster is not None:
+        query = query.where(Certificate.cluster_id.in_(select(Cluster.id).where(Cluster.name == filters.cluster)))
+    if filters.urgency is not None:
+        query = query.where(_urgency_clause(filters.urgency, now))
+    return query
+
+
+def list_certificates(session: Session, filters: CertificateFilters, now: datetime, page: int = 1,
+                      per_page: int = PER_PAGE) -> Page[CertificateRow]:
+    """One page of certificates, soonest expiry first, each with its cluster, domains and their apps loaded in
+    a fixed number of statements (a count, the page, one for every domain of the page)."""
+    rows = _filtered(
+        select(Certificate).options(
+            joinedload(Certificate.cluster),
+            selectinload(Certificate.domains).joinedload(Domain.app).joinedload(App.cluster),
+        ), filters, now,
+    ).order_by(Certificate.expires_at.is_(None), Certificate.expires_at, Certificate.name, Certificate.id)
+    result = paginate(session, rows, page, per_page, count_query=_filtered(select(Certificate.id), filters, now))
+    result.items = [_row(certificate, now) for certificate in result.items]
+    return result
+
+
+def _row(certificate: Certificate, now: datetime) -> CertificateRow:
+    domains = sorted(certificate.domains, key=lambda domain: domain.name)
+    apps = sorted({domain.app.id: domain.app for domain in domains}.values(),
+                  key=lambda app: (app.cluster.name, app.name))
+    return CertificateRow(certificate, days_left(certificate.expires_at, now), urgency_of(certificate.expires_at, now),
+                          domains, apps)
+
+
+def cluster_names(session: Session) -> list[str]:
+    """The clusters the cluster filter offers."""
+    return list(session.scalars(select(Cluster.name).order_by(Cluster.name)))
+
+
+def expiry_timeline(session: Session, filters: CertificateFilters, now: datetime) -> Timeline:
+    """How many certificates (of those the filters keep) expire on each of the next 90 days, as bars to draw."""
+    horizon = now + timedelta(days=TIMELINE_DAYS)
+    query = _filtered(select(Certificate.name, Certificate.expires_at).where(Certificate.expires_at.is_not(None),
+                                                                              Certificate.expires_at <= horizon),
+                      filters, now)
+    timeline = Timeline()
+    by_day: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+    for name, expires_at in session.execute(query):
+        if expires_at <= now:
+            timeline.expired += 1
+        else:
+            by_day[min(days_left(expires_at, now) or 0, TIMELINE_DAYS - 1)].append((name, expires_at))
+    timeline.upcoming = sum(len(names) for names in by_day.values())
+    tallest = max((len(names) for names in by_day.values()), default=1)
+    for day, expiring in sorted(by_day.items()):
+        height = max(4.0, BAR_SPACE * len(expiring) / tallest)
+        names = ", ".join(sorted(name for name, _ in expiring)[:5]) + (" …" if len(expiring) > 5 else "")
+        when = min(expires_at for _, expires_at in expiring)
+        timeline.bars.append(TimelineBar(
+            day=day, count=len(expiring), urgency=urgency_of(when, now), x=CHART_LEFT + day * DAY_WIDTH + 1,
+            y=BAR_SPACE - height, width=DAY_WIDTH - 2, height=height,
+            label=f"{when:%Y-%m-%d}: {len(expiring)} expiring ({names})",
+        ))
+    timeline.ticks = [(CHART_LEFT + day * DAY_WIDTH, "today" if day == 0 else f"{day} d")
+                      for day in (0, 7, 14, 30, 60, 90)]
+    timeline.bands = [("critical", CHART_LEFT, CRITICAL.days * DAY_WIDTH),
+                      ("warning", CHART_LEFT + CRITICAL.days * DAY_WIDTH, (WARNING.days - CRITICAL.days) * DAY_WIDTH)]
+    return timeline
