@@ -123,3 +123,8 @@ def app_filter_options(session: Session) -> AppFilterOptions:
         app_types=list(session.scalars(select(App.app_type).distinct().order_by(App.app_type))),
     )
 
+
+
+def matching_app_ids(session: Session, filters: AppFilters) -> list[int]:
+    """The ids of every app matching `filters` (all pages): what a bulk action on the filtered list acts on."""
+    return list(session.scalars(_filtered(select(App.id).join(App.cluster), filters).order_by(App.id)))
