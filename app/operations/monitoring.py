@@ -2,9 +2,9 @@
 watches, and the internal tools. Each is audited; the next Chef pull of the monit file reflects it."""
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -43,24 +43,22 @@ def set_health_path(session: Session, app: App, health_path: str, actor: object)
     return True
 
 
-def set_enabled_for(session: Session, app_ids: Collection[int], enabled: bool, actor: object,
-                    filters: dict[str, str]) -> int:
-    """Turn monitoring on or off for these apps (the filtered list); one audit event with the counts.
+def set_enabled_for(session: Session, app_ids: Select, enabled: bool, actor: object,
+                    filters: dict[str, str]) -> tuple[int, int]:
+    """Turn monitoring on or off for the apps `app_ids` selects (the filtered list); one audit event with the counts.
 
-    Returns how many apps changed state (the others already were as asked).
+    Returns how many apps matched and how many changed state (the others already were as asked).
     """
-    changing = list(session.scalars(
-        select(App.id).where(App.id.in_(app_ids), App.monitoring_enabled.is_not(enabled))
-    )) if app_ids else []
-    if changing:
-        session.execute(update(App).where(App.id.in_(changing)).values(monitoring_enabled=enabled)
-                        .execution_options(synchronize_session=False))
+    matched = session.scalar(select(func.count()).select_from(app_ids.subquery()))
+    changed = session.execute(
+        update(App).where(App.id.in_(app_ids), App.monitoring_enabled.is_not(enabled))
+        .values(monitoring_enabled=enabled).execution_options(synchronize_session=False)
+    ).rowcount
     audit.record(session, actor=actor, action="app.monitoring_bulk", target="apps matching the filters",
-                 after={"monitoring_enabled": enabled, "matched": len(app_ids), "changed": len(changing),
-                        "filters": filters})
+                 after={"monitoring_enabled": enabled, "matched": matched, "changed": changed, "filters": filters})
     session.commit()
     session.expire_all()
-    return len(changing)
+    return matched, changed
 
 
 def set_watched_clusters(session: Session, monitor: Cluster, watched_ids: Iterable[int], actor: object) -> bool:

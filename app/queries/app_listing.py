@@ -125,6 +125,8 @@ def app_filter_options(session: Session) -> AppFilterOptions:
 
 
 
-def matching_app_ids(session: Session, filters: AppFilters) -> list[int]:
-    """The ids of every app matching `filters` (all pages): what a bulk action on the filtered list acts on."""
-    return list(session.scalars(_filtered(select(App.id).join(App.cluster), filters).order_by(App.id)))
+
+def matching_app_ids(filters: AppFilters) -> Select:
+    """A query of the ids of every app matching `filters` (all pages): what a bulk action on the filtered list acts
+    on, kept as a subquery so ten thousand apps never become ten thousand bound parameters."""
+    return _filtered(select(App.id).join(App.cluster), filters)

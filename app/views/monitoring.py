@@ -66,11 +66,10 @@ def bulk():
     if reader.errors:
         # Never fall back to "no filter": a mistyped cluster must not switch every app on the platform.
         return _bulk_answer(" ".join(reader.errors) + " Nothing was changed.", filter_params(filters), 400)
-    app_ids = app_listing.matching_app_ids(db.session, filters)
-    changed = monitoring.set_enabled_for(db.session, app_ids, STATES[state], current_user._get_current_object(),
-                                         filter_params(filters))
-    unchanged = len(app_ids) - changed
-    message = (f"Monitoring turned {state} for {changed} of the {len(app_ids)} matching apps"
+    matched, changed = monitoring.set_enabled_for(db.session, app_listing.matching_app_ids(filters), STATES[state],
+                                                  current_user._get_current_object(), filter_params(filters))
+    unchanged = matched - changed
+    message = (f"Monitoring turned {state} for {changed} of the {matched} matching apps"
                + (f" ({unchanged} already {'were' if unchanged != 1 else 'was'} {state})." if unchanged else "."))
     return _bulk_answer(message, filter_params(filters), 200)
 
