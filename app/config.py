@@ -150,7 +150,8 @@ class Settings:
         """Refuse impossible settings, and insecure ones in production."""
         self._check_issue8_settings()
         if not 1 <= self.monit_cert_min_days <= 365:
-            raise ConfigError(f"MONIT_CERT_MIN_DAYS must be a number of days from 1 to 365, not {self.monit_cert_min_days}")
+            raise ConfigError(
+                f"MONIT_CERT_MIN_DAYS must be a number of days from 1 to 365, not {self.monit_cert_min_days}")
         if not self.production:
             return
         problems = []

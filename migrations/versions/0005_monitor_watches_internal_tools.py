@@ -33,10 +33,10 @@ def upgrade():
     sa.Column('cluster_id', sa.Integer(), nullable=False),
     sa.Column('watched', sa.Boolean(), nullable=False),
     sa.Column('updated_at', app.models.base.UtcDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['cluster_id'], ['clusters.id'], name=op.f('fk_monitor_watch_overrides_cluster_id_clusters'),
-                            ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['monitor_id'], ['clusters.id'], name=op.f('fk_monitor_watch_overrides_monitor_id_clusters'),
-                            ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['cluster_id'], ['clusters.id'],
+                            name=op.f('fk_monitor_watch_overrides_cluster_id_clusters'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['monitor_id'], ['clusters.id'],
+                            name=op.f('fk_monitor_watch_overrides_monitor_id_clusters'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_monitor_watch_overrides')),
     sa.UniqueConstraint('monitor_id', 'cluster_id', name=op.f('uq_monitor_watch_overrides_monitor_id_cluster_id'))
     )

@@ -12,7 +12,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from app.clients import PlatformClients
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.extensions import db
 from app.models import ApiClient, App, Cluster, utcnow
 from app.operations import api_clients, monitoring
@@ -160,6 +160,15 @@ def test_certificate_days_come_from_the_setting(platform, panel_with, token, tmp
     strict = panel_with(monit_cert_min_days=30)
     response = strict.test_client().get("/chef/monit/eu-mon.conf", headers={"Authorization": f"Bearer {token}"})
     assert "certificate valid > 30 days" in response.get_data(as_text=True)
+
+
+def test_the_setting_is_read_from_the_environment_and_nonsense_refused(tmp_path):
+    environ = {"ADMIN_PANEL_INSTANCE_DIR": str(tmp_path)}
+    assert Settings.from_env(environ).monit_cert_min_days == 14
+    assert Settings.from_env({**environ, "MONIT_CERT_MIN_DAYS": "21"}).monit_cert_min_days == 21
+    for bad in ("0", "-3", "fourteen", "400"):
+        with pytest.raises(ConfigError, match="MONIT_CERT_MIN_DAYS"):
+            Settings.from_env({**environ, "MONIT_CERT_MIN_DAYS": bad})
 
 
 def test_each_monitor_watches_its_region_and_the_production_clusters_monitored_from_it(platform, pull):

@@ -68,6 +68,11 @@ def checked_boxes(html: str, monitor: str) -> dict[str, bool]:
 # -- Monitors ---------------------------------------------------------------------------------------------------
 def test_the_monitors_page_shows_the_defaults_from_regions_and_monitored_from(client, login_as, platform):
     login_as("viewer")
+    home = client.get("/").get_data(as_text=True)
+    assert '<a href="/settings/"' in home  # in the navigation
+    overview = client.get("/settings/").get_data(as_text=True)
+    for path in ("/settings/monitors", "/settings/internal-tools", "/settings/api-clients"):
+        assert f'href="{path}"' in overview
     html = client.get("/settings/monitors").get_data(as_text=True)
     assert checked_boxes(html, "eu-mon") == {"eu-mon": True, "eu-prod": True, "eu-staging": True, "us-mon": False,
                                              "us-prod": True}
