@@ -91,6 +91,8 @@ class Settings:
     secret_config_keys: tuple[str, ...] = ()
     public_config_keys: tuple[str, ...] = ()
     assets: str = "cdn"
+    # Issue 10: a monit certificate check fails when the certificate is valid for fewer days than this.
+    monit_cert_min_days: int = 14
 
     @property
     def production(self) -> bool:
@@ -139,6 +141,7 @@ class Settings:
             secret_config_keys=_names(env, "SECRET_CONFIG_KEYS"),
             public_config_keys=_names(env, "PUBLIC_CONFIG_KEYS"),
             assets=(env.get("ASSETS") or "cdn").strip().lower(),
+            monit_cert_min_days=_number(env, "MONIT_CERT_MIN_DAYS", "14"),
         )
         settings.check()
         return settings
@@ -146,6 +149,9 @@ class Settings:
     def check(self) -> None:
         """Refuse impossible settings, and insecure ones in production."""
         self._check_issue8_settings()
+        if not 1 <= self.monit_cert_min_days <= 365:
+            raise ConfigError(
+                f"MONIT_CERT_MIN_DAYS must be a number of days from 1 to 365, not {self.monit_cert_min_days}")
         if not self.production:
             return
         problems = []

@@ -17,13 +17,9 @@ from app.views.query_reader import QueryReader, flag_param
 bp = Blueprint("apps", __name__, url_prefix="/apps")
 
 
-@bp.get("/")
-@login_required
-def index():
-    """The applications list: search, filters and sort from the query string; htmx gets the results only."""
-    reader = QueryReader(request.args)
-    options = app_listing.app_filter_options(db.session)
-    filters = app_listing.AppFilters(
+def read_filters(reader: QueryReader, options: app_listing.AppFilterOptions) -> app_listing.AppFilters:
+    """The list's filters from a query string (or a bulk form repeating it); bad values land in `reader.errors`."""
+    return app_listing.AppFilters(
         q=reader.text("q"),
         cluster=reader.optional_choice("cluster", options.clusters),
         app_type=reader.text("type", max_length=32) or None,
@@ -31,17 +27,32 @@ def index():
         has_database=reader.flag("database"),
         limit_drift=reader.flag("drift"),
     )
-    sort = reader.choice("sort", app_listing.SORTS, "name")
-    direction = reader.choice("dir", app_listing.DIRECTIONS, "asc")
-    page = app_listing.list_apps(db.session, filters, sort, direction, reader.page())
-    status = 400 if reader.errors else 404 if page.past_end else 200
+
+
+def filter_params(filters: app_listing.AppFilters) -> dict[str, str]:
+    """The filters written back as query parameters (only those in use)."""
     params = {
         "q": filters.q, "cluster": filters.cluster, "type": filters.app_type,
         "monitoring": flag_param(filters.monitoring), "database": flag_param(filters.has_database),
         "drift": flag_param(filters.limit_drift),
-        "sort": sort if sort != "name" else None, "dir": direction if direction != "asc" else None,
     }
-    params = {key: value for key, value in params.items() if value}
+    return {key: value for key, value in params.items() if value}
+
+
+@bp.get("/")
+@login_required
+def index():
+    """The applications list: search, filters and sort from the query string; htmx gets the results only."""
+    reader = QueryReader(request.args)
+    options = app_listing.app_filter_options(db.session)
+    filters = read_filters(reader, options)
+    sort = reader.choice("sort", app_listing.SORTS, "name")
+    direction = reader.choice("dir", app_listing.DIRECTIONS, "asc")
+    page = app_listing.list_apps(db.session, filters, sort, direction, reader.page())
+    status = 400 if reader.errors else 404 if page.past_end else 200
+    params = filter_params(filters)
+    params.update({key: value for key, value in (("sort", sort if sort != "name" else None),
+                                                 ("dir", direction if direction != "asc" else None)) if value})
     return render_page("apps/index.html", "results", push_url=url_for("apps.index", **params), page=page,
                        filters=filters, options=options, sort=sort, direction=direction, errors=reader.errors,
                        params=params), status
