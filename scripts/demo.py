@@ -80,6 +80,8 @@ def main() -> None:
     INSTANCE.mkdir(exist_ok=True)
     env = {**os.environ, "ADMIN_PANEL_INSTANCE_DIR": str(INSTANCE)}
     env.setdefault("PORT", "5000")
+    # The pinned htmx and Pico files served by the panel itself: the demo works on a machine with no internet.
+    env.setdefault("ASSETS", "local")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     redis_server = start_redis(env)
     sandbox = start_sandbox(env)
