@@ -5,6 +5,7 @@ Import the fixtures into a test module (`from tests.notify_receivers import smtp
 from __future__ import annotations
 
 import email
+import email.policy
 import json
 import socket
 import threading
@@ -78,7 +79,8 @@ class _Collect:
         self.receiver = receiver
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802  (aiosmtpd's name)
-        self.receiver.messages.append(email.message_from_bytes(envelope.original_content or envelope.content))
+        self.receiver.messages.append(email.message_from_bytes(envelope.original_content or envelope.content,
+                                                                    policy=email.policy.default))
         self.receiver.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -184,7 +185,8 @@ class EmailChannel:
 
     def message(self, notification: Notification) -> EmailMessage:
         """The email as it will be sent."""
-        message = EmailMessage()
+        # RFC 5322 allows 998 characters a line: long subjects stay whole instead of folding oddly.
+        message = EmailMessage(policy=SMTP_POLICY.clone(max_line_length=998))
         message["Subject"] = ("[resolved] " if notification.resolved else "") + notification.title
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
