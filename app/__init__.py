@@ -131,18 +131,21 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import apps, audit, auth, dns, home, instances, search, sync, users
+    from app.views import alerts, apps, audit, auth, dns, home, instances, search, sync, users
 
     for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(alerts.bp)
 
 
 def _register_commands(app: Flask) -> None:
+    from app.commands.alerts import alerts_cli
     from app.commands.sync import sync_cli
     from app.commands.users import users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(sync_cli)
+    app.cli.add_command(alerts_cli)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -71,6 +71,12 @@ def run_all(session: Session, channels: Sequence[Channel], now: datetime, cert_a
         return CheckReport(open_alerts={kind: counts.get(kind, 0) for kind in KINDS}, outcomes=outcomes)
 
 
+def run_configured(session: Session, settings: Settings, now: datetime, lock: LockFactory | None = None
+                   ) -> CheckReport:
+    """`run_all` with the channels and thresholds of `settings`."""
+    return run_all(session, channels_for(settings), now, settings.cert_alert_days, lock)
+
+
 # -- maintenance events --------------------------------------------------------------------------------------------
 def _names(names: Sequence[str]) -> str:
     unique = sorted(set(names))
