@@ -210,6 +210,9 @@ class EmailChannel:
                 reason = f"answered {error.smtp_code}"
                 if error.smtp_code >= 500:
                     raise NotifyError(f"{self.label}: the server {reason}; not retried", attempt) from None
+            except smtplib.SMTPNotSupportedError:
+                raise NotifyError(f"{self.label}: the server offers no password login (AUTH); check SMTP_URL",
+                                  attempt) from None
             except smtplib.SMTPRecipientsRefused:
                 raise NotifyError(f"{self.label}: the server refused every recipient", attempt) from None
             except NotifyError as error:

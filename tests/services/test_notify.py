@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.services.notify import EmailChannel, Notification, NotifyError, WebhookChannel, channels
-from tests.notify_receivers import free_port, smtp_server, webhook  # noqa: F401  (fixtures)
+from tests.notify_receivers import free_port, smtp_server, tls_smtp_server, webhook  # noqa: F401  (fixtures)
 
 NOTICE = Notification(title="AWS system-reboot on eu-prod-pg-1", lines=("Window (UTC): 2026-12-05 10:00 – 12:00 UTC",
                                                                      "PostgreSQL: PRIMARY"))
@@ -93,3 +93,11 @@ def test_channels_from_settings_values(webhook):
     configured = channels([webhook.url], "smtp://mail.example.com:587", ["ops@example.com"], "panel@example.com")
     assert [channel.key.split(":")[0] for channel in configured] == ["webhook", "email"]
     assert channels([], "smtp://mail.example.com:587", [], "panel@example.com") == []
+
+
+def test_email_uses_tls_and_the_password_from_smtp_url(tls_smtp_server):
+    channel = EmailChannel(tls_smtp_server.url, ("ops@example.com",), ssl_context=tls_smtp_server.client_context)
+    assert channel.send(NOTICE) == 1
+    assert tls_smtp_server.logins == [("alerts", "s3cret-smtp-pass")]
+    assert tls_smtp_server.encrypted == [True] and len(tls_smtp_server.messages) == 1
+
