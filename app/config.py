@@ -103,6 +103,13 @@ def _smtp_url(raw: str) -> str | None:
     return url
 
 
+def _sender(env: dict[str, str]) -> str:
+    senders = _addresses(env, "ALERT_EMAIL_FROM")
+    if len(senders) > 1:
+        raise ConfigError("ALERT_EMAIL_FROM takes one address, not a list")
+    return senders[0] if senders else "admin-panel@localhost"
+
+
 def _addresses(env: dict[str, str], key: str) -> tuple[str, ...]:
     addresses = _names(env, key)
     bad = [address for address in addresses
@@ -201,7 +208,7 @@ class Settings:
             alert_webhook_urls=_webhook_urls(env.get("ALERT_WEBHOOK_URLS") or ""),
             smtp_url=_smtp_url(env.get("SMTP_URL") or ""),
             alert_email_to=_addresses(env, "ALERT_EMAIL_TO"),
-            alert_email_from=(_addresses(env, "ALERT_EMAIL_FROM") or ("admin-panel@localhost",))[0],
+            alert_email_from=_sender(env),
             cert_alert_days=_cert_alert_days(env.get("CERT_ALERT_DAYS") or DEFAULT_CERT_ALERT_DAYS),
         )
         settings.check()

@@ -85,6 +85,7 @@ def test_alerts_run_refuses_a_malformed_setting_by_name(app, settings):
     ({"ALERT_EMAIL_TO": "ops@example.com, not-an-address"}, "ALERT_EMAIL_TO: 'not-an-address' is not an email"),
     ({"CERT_ALERT_DAYS": "30,fourteen"}, "CERT_ALERT_DAYS must be whole days from 1 to 3650"),
     ({"CERT_ALERT_DAYS": "0"}, "CERT_ALERT_DAYS must be whole days"),
+    ({"ALERT_EMAIL_FROM": "a@example.com,b@example.com"}, "ALERT_EMAIL_FROM takes one address"),
 ])
 def test_malformed_alert_settings_are_named(environ, message):
     with pytest.raises(ConfigError, match=message) as refused:

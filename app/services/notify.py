@@ -7,6 +7,7 @@ never appear in an error, a label or a log line; channels are named by `label` (
 from __future__ import annotations
 
 import hashlib
+import re
 import smtplib
 import ssl
 import time
@@ -54,16 +55,30 @@ class Notification:
         return "\n".join((self.title, *self.lines))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def one_line(text: str) -> str:
+    """`text` without line breaks or control characters: names from AWS tags or Deis must not add mail headers."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+def slack_escape(text: str) -> str:
+    """Slack's escaping: `<!channel>` or `<https://evil|click>` from a synced name is shown, never acted on."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_body(notification: Notification) -> dict:
     """The webhook body: `text` for clients without blocks, `blocks` for Slack's layout."""
     icon = ":white_check_mark:" if notification.resolved else (
         ":rotating_light:" if notification.severity == "critical" else ":warning:")
     blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                                        "text": notification.title[:SLACK_HEADER_LIMIT]}}]
+                                                        "text": one_line(notification.title)[:SLACK_HEADER_LIMIT]}}]
     if notification.lines:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                    "text": "\n".join(notification.lines)[:SLACK_SECTION_LIMIT]}})
-    return {"text": f"{icon} {notification.text}"[:SLACK_SECTION_LIMIT], "blocks": blocks}
+        lines = "\n".join(slack_escape(one_line(line)) for line in notification.lines)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": lines[:SLACK_SECTION_LIMIT]}})
+    text = "\n".join(slack_escape(one_line(line)) for line in (notification.title, *notification.lines))
+    return {"text": f"{icon} {text}"[:SLACK_SECTION_LIMIT], "blocks": blocks}
 
 
 def mask_webhook_url(url: str) -> str:
@@ -187,12 +202,12 @@ class EmailChannel:
         """The email as it will be sent."""
         # RFC 5322 allows 998 characters a line: long subjects stay whole instead of folding oddly.
         message = EmailMessage(policy=SMTP_POLICY.clone(max_line_length=998))
-        message["Subject"] = ("[resolved] " if notification.resolved else "") + notification.title
+        message["Subject"] = ("[resolved] " if notification.resolved else "") + one_line(notification.title)
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         message["Date"] = formatdate(localtime=False, usegmt=True)
         message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
-        message.set_content(notification.text + "\n")
+        message.set_content("\n".join(one_line(line) for line in (notification.title, *notification.lines)) + "\n")
         return message
 
     def send(self, notification: Notification) -> int:

@@ -101,3 +101,17 @@ def test_email_uses_tls_and_the_password_from_smtp_url(tls_smtp_server):
     assert tls_smtp_server.logins == [("alerts", "s3cret-smtp-pass")]
     assert tls_smtp_server.encrypted == [True] and len(tls_smtp_server.messages) == 1
 
+
+
+def test_names_from_synced_data_cannot_add_mail_headers_or_ping_slack(webhook, smtp_server):
+    # A certificate's common name or an instance's Name tag is whatever someone typed upstream.
+    hostile = Notification(title="Certificate x.example.com\r\nBcc: thief@evil.test <!channel>",
+                           lines=("Apps: <https://evil.test|click here> & more",))
+    EmailChannel(smtp_server.url, ("ops@example.com",)).send(hostile)
+    WebhookChannel(webhook.url).send(hostile)
+    [message] = smtp_server.messages
+    assert message["Bcc"] is None and smtp_server.recipients == [["ops@example.com"]]
+    assert message["Subject"] == "Certificate x.example.com Bcc: thief@evil.test <!channel>"
+    body = webhook.bodies[0]
+    assert "<!channel>" not in body["text"] and "&lt;!channel&gt;" in body["text"]
+    assert "&lt;https://evil.test|click here&gt; &amp; more" in body["blocks"][1]["text"]["text"]
