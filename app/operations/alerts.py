@@ -170,7 +170,9 @@ def deliver_pending(session: Session, channels: Sequence[Channel], now: datetime
                 delivery.delivered_at, delivery.last_error = now, None
                 outcomes.append(DeliveryOutcome(alert.id, notification.title, delivery.notice, channel.label,
                                                 True, attempts))
-        if reached:
-            alert.pending_notice, alert.notified_at = None, now
+        if reached:  # with no channel configured there is nobody to tell: the alert stays on the page only
+            alert.pending_notice = None
+            if channels:
+                alert.notified_at = now
         session.commit()  # per alert: a crash later in the run must not send these again
     return outcomes

@@ -228,3 +228,32 @@ def test_a_failing_receiver_is_retried_each_run_until_it_takes_the_notice(app, c
     assert check().outcomes == []
     events = [e.action for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert events == ["alert.raise"]
+
+
+def test_a_postgres_primary_event_names_the_apps_whose_database_it_serves(app, check, smtp_server):
+    india = make.region(db.session, "india", aws_region="ap-south-1", timezone="Asia/Kolkata")
+    cluster = make.cluster(db.session, "in-prod", india)
+    shop = make.app(db.session, "shop", cluster)
+    primary = make.instance(db.session, "in-prod-pg-1", aws_region="ap-south-1", role="postgres", db_role="primary",
+                            cluster=cluster)
+    bastion = make.instance(db.session, "bastion-in", aws_region="ap-south-1", role="other")  # no cluster
+    zone = make.zone(db.session, "example.net")
+    make.record(db.session, zone, "primary.db.in-prod.example.net", content=primary.private_ip,
+                instance_id=primary.id)
+    make.database(db.session, shop, "shop", host="primary.db.in-prod.example.net")
+    event = make.maintenance_event(db.session, primary, code="system-maintenance")
+    make.maintenance_event(db.session, bastion, code="instance-reboot")
+    db.session.commit()
+
+    check()
+    mail = next(m for m in smtp_server.messages if "in-prod-pg-1" in m["Subject"])
+    text = body_of(mail)
+    local = event.not_before.astimezone(ZoneInfo("Asia/Kolkata"))
+    assert f"Window (local): {local:%Y-%m-%d %H:%M}" in text and "Asia/Kolkata (IST)" in text
+    assert "Apps (1): shop (in-prod)" in text and "DNS records (1): primary.db.in-prod.example.net" in text
+    assert "PostgreSQL: PRIMARY: plan a failover or expect downtime" in text
+    alert = db.session.scalar(select(Alert).where(Alert.target == "in-prod-pg-1"))
+    assert alert.severity == "critical" and alert.details["postgres_role"] == "primary"
+    # An instance outside any cluster still gets its region's local time, found by its AWS region.
+    bastion_mail = body_of(next(m for m in smtp_server.messages if "bastion-in" in m["Subject"]))
+    assert "Asia/Kolkata (IST)" in bastion_mail and "Cluster: none" in bastion_mail
