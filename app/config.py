@@ -9,6 +9,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from app.cluster_settings import ClusterSettingsError, DeisClusterSettings, parse_clusters
 
@@ -59,6 +60,65 @@ def _names(env: dict[str, str], key: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in (env.get(key) or "").split(",") if name.strip())
 
 
+DEFAULT_CERT_ALERT_DAYS = "30,14,7,1"
+
+
+def _cert_alert_days(raw: str) -> tuple[int, ...]:
+    """`CERT_ALERT_DAYS`: whole days before expiry at which a certificate alerts, largest first."""
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if not parts or not all(part.isascii() and part.isdigit() and 0 < int(part) <= 3650 for part in parts):
+        raise ConfigError(f"CERT_ALERT_DAYS must be whole days from 1 to 3650 separated by commas (like"
+                          f" {DEFAULT_CERT_ALERT_DAYS}), not {raw!r}")
+    return tuple(sorted({int(part) for part in parts}, reverse=True))
+
+
+def _webhook_urls(raw: str) -> tuple[str, ...]:
+    """`ALERT_WEBHOOK_URLS`: http(s) URLs with a host; a problem names the URL by position, never by its secret path."""
+    urls = tuple(url.strip() for url in raw.split(",") if url.strip())
+    for position, url in enumerate(urls, start=1):
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+            raise ConfigError(f"ALERT_WEBHOOK_URLS: URL {position} is not a valid http(s) URL with a host"
+                              " (like https://hooks.slack.com/services/T000/B000/XXXX)")
+    return urls
+
+
+def _smtp_url(raw: str) -> str | None:
+    """`SMTP_URL`: smtp://user:password@host:587 (STARTTLS) or smtps://host:465; the error never shows the password."""
+    if not raw.strip():
+        return None
+    url = raw.strip()
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or not port_ok or parts.path not in ("", "/"):
+        raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 (STARTTLS) or"
+                          " smtps://user:password@host:465 (TLS)")
+    return url
+
+
+def _sender(env: dict[str, str]) -> str:
+    senders = _addresses(env, "ALERT_EMAIL_FROM")
+    if len(senders) > 1:
+        raise ConfigError("ALERT_EMAIL_FROM takes one address, not a list")
+    return senders[0] if senders else "admin-panel@localhost"
+
+
+def _addresses(env: dict[str, str], key: str) -> tuple[str, ...]:
+    addresses = _names(env, key)
+    bad = [address for address in addresses
+           if address.count("@") != 1 or not all(address.split("@")) or any(c.isspace() or c in "<>\"'" for c in address)]
+    if bad:
+        raise ConfigError(f"{key}: {', '.join(repr(address) for address in bad)} is not an email address")
+    return addresses
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the panel reads from its environment."""
@@ -93,6 +153,12 @@ class Settings:
     assets: str = "cdn"
     # Issue 10: a monit certificate check fails when the certificate is valid for fewer days than this.
     monit_cert_min_days: int = 14
+    # Issue 10: alert channels and thresholds (webhook paths and the SMTP password are secrets).
+    alert_webhook_urls: tuple[str, ...] = field(default=(), repr=False)
+    smtp_url: str | None = field(default=None, repr=False)
+    alert_email_to: tuple[str, ...] = ()
+    alert_email_from: str = "admin-panel@localhost"
+    cert_alert_days: tuple[int, ...] = (30, 14, 7, 1)
 
     @property
     def production(self) -> bool:
@@ -142,6 +208,11 @@ class Settings:
             public_config_keys=_names(env, "PUBLIC_CONFIG_KEYS"),
             assets=(env.get("ASSETS") or "cdn").strip().lower(),
             monit_cert_min_days=_number(env, "MONIT_CERT_MIN_DAYS", "14"),
+            alert_webhook_urls=_webhook_urls(env.get("ALERT_WEBHOOK_URLS") or ""),
+            smtp_url=_smtp_url(env.get("SMTP_URL") or ""),
+            alert_email_to=_addresses(env, "ALERT_EMAIL_TO"),
+            alert_email_from=_sender(env),
+            cert_alert_days=_cert_alert_days(env.get("CERT_ALERT_DAYS") or DEFAULT_CERT_ALERT_DAYS),
         )
         settings.check()
         return settings
@@ -152,6 +223,8 @@ class Settings:
         if not 1 <= self.monit_cert_min_days <= 365:
             raise ConfigError(
                 f"MONIT_CERT_MIN_DAYS must be a number of days from 1 to 365, not {self.monit_cert_min_days}")
+        if self.smtp_url and not self.alert_email_to:
+            raise ConfigError("SMTP_URL is set but ALERT_EMAIL_TO names no recipient (a comma-separated list)")
         if not self.production:
             return
         problems = []

@@ -5,9 +5,10 @@ from rq import get_current_job
 
 from app.clients import for_config
 from app.extensions import db
-from app.queues import redis_connection
+from app.queues import queue, redis_connection
 from app.sync import runner
 from app.sync.locks import redis_locks
+from jobs.alerts import run_alerts
 from jobs.context import panel
 
 
@@ -29,6 +30,7 @@ def sync_source(source: str | None = None, scope: str | None = None, actor: str 
     _, failures = runner.run_many(db.session, clients, redis_locks(redis_connection()), requests,
                                   job_id=_job_id(), triggered_by=actor or "cron",
                                   allow_mass_delete=allow_mass_delete, allow_up_to=allow_up_to)
+    queue("default").enqueue(run_alerts)  # new events, expiries and failing sources are told right away
     if failures:
         raise RuntimeError("; ".join(failures))  # marks the job failed; each run already records its reason
     return failures

@@ -5,12 +5,12 @@ from app.models.base import Base, utcnow
 from app.models.databases import Backup, Database
 from app.models.dns import DnsRecord, DnsZone
 from app.models.monitoring import InternalTool, MonitorWatchOverride
-from app.models.operations import Alert, ChangeSet, ChangeSetItem, Operation, SyncRun
+from app.models.operations import Alert, AlertDelivery, ChangeSet, ChangeSetItem, Operation, SyncRun
 from app.models.platform import App, Certificate, Cluster, Domain, LimitSet, Region
 from app.models.users import ApiClient, User
 
 __all__ = [
-    "Alert", "ApiClient", "App", "AuditEvent", "Backup", "Base", "Certificate", "ChangeSet", "ChangeSetItem",
+    "Alert", "AlertDelivery", "ApiClient", "App", "AuditEvent", "Backup", "Base", "Certificate", "ChangeSet", "ChangeSetItem",
     "Cluster", "Database", "DnsRecord", "DnsZone", "Domain", "Instance", "InternalTool", "LimitSet", "LoadBalancer",
     "LoadBalancerMember", "MaintenanceEvent", "MonitorWatchOverride", "Operation", "Region", "SyncRun", "User",
     "utcnow",

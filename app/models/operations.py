@@ -58,6 +58,47 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(128))
     acknowledged_at: Mapped[datetime | None]
+    # What a notification shows beyond the message (window, local time, impact), as the check saw it.
+    details: Mapped[dict | None]
+    # What the last notification said in short (a maintenance window): a different one notifies again.
+    revision: Mapped[str | None] = mapped_column(String(255))
+    # A notification still to deliver to every channel: raised | changed | resolved (None: all delivered).
+    pending_notice: Mapped[str | None] = mapped_column(String(16), index=True)
+
+    deliveries: Mapped[list[AlertDelivery]] = relationship(back_populates="alert", order_by="AlertDelivery.id",
+                                                           cascade="all, delete-orphan", passive_deletes=True)
+
+    @property
+    def state(self) -> str:
+        """open | acknowledged | resolved, as the alerts page shows it."""
+        if self.resolved_at is not None:
+            return "resolved"
+        return "acknowledged" if self.acknowledged_at is not None else "open"
+
+
+DELIVERY_STATES = ("pending", "delivered", "failed", "superseded")
+
+
+class AlertDelivery(Base):
+    """One notification of one alert on one channel: each run's attempts add up until it is delivered."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_alert_channel", "alert_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    notice: Mapped[str] = mapped_column(String(16))  # raised | changed | resolved
+    revision: Mapped[str | None] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(128))  # a stable key: "email", "webhook:<host>:<hash>"
+    channel_label: Mapped[str] = mapped_column(String(255))  # masked: no webhook path, no password
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)  # redacted
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+    alert: Mapped[Alert] = relationship(back_populates="deliveries")
 
 
 class ChangeSet(Base):

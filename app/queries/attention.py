@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.models import App, Certificate, DnsRecord, MaintenanceEvent, Operation, SyncRun
+from app.models import AlertDelivery, App, Certificate, DnsRecord, MaintenanceEvent, Operation, SyncRun
 from app.redaction import redact_text
 
 SHOWN = 10
@@ -32,6 +32,7 @@ class Attention:
     syncs: Panel
     limit_drift: Panel
     dangling_records: Panel
+    failed_deliveries: Panel  # alert notifications no channel took: nobody may have heard of the alert
 
     @property
     def total(self) -> int:
@@ -77,6 +78,12 @@ def needs_attention(session: Session, now: datetime, sync_interval: timedelta) -
             session,
             select(DnsRecord).where(DnsRecord.dangling.is_(True)).order_by(DnsRecord.name),
             select(func.count()).select_from(DnsRecord).where(DnsRecord.dangling.is_(True)),
+        ),
+        failed_deliveries=_panel(
+            session,
+            select(AlertDelivery).where(AlertDelivery.state == "failed").options(joinedload(AlertDelivery.alert))
+            .order_by(AlertDelivery.last_attempt_at.desc()),
+            select(func.count()).select_from(AlertDelivery).where(AlertDelivery.state == "failed"),
         ),
     )
 
