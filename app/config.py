@@ -91,6 +91,8 @@ class Settings:
     secret_config_keys: tuple[str, ...] = ()
     public_config_keys: tuple[str, ...] = ()
     assets: str = "cdn"
+    # Issue 13: each limit enforcement write is a deploy; this long a pause between two.
+    limits_enforce_interval: float = 2.0
 
     @property
     def production(self) -> bool:
@@ -139,6 +141,7 @@ class Settings:
             secret_config_keys=_names(env, "SECRET_CONFIG_KEYS"),
             public_config_keys=_names(env, "PUBLIC_CONFIG_KEYS"),
             assets=(env.get("ASSETS") or "cdn").strip().lower(),
+            limits_enforce_interval=_number(env, "LIMITS_ENFORCE_INTERVAL_SECONDS", "2", float),
         )
         settings.check()
         return settings
@@ -163,6 +166,9 @@ class Settings:
             raise ConfigError(f"ASSETS must be one of {', '.join(ASSET_MODES)}, not {self.assets!r}")
         if not 0 <= self.trusted_proxy_hops <= 10:
             raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 10 (the number of proxies in front of the panel)")
+        if not 0 <= self.limits_enforce_interval <= 3600:  # also refuses NaN
+            raise ConfigError("LIMITS_ENFORCE_INTERVAL_SECONDS must be between 0 and 3600 (seconds between two limit "
+                              f"writes), not {self.limits_enforce_interval:g}")
         for name, value in (("SESSION_IDLE_MINUTES", self.session_idle_minutes),
                             ("SESSION_MAX_HOURS", self.session_max_hours), ("REAUTH_MINUTES", self.reauth_minutes)):
             if value < 1:
