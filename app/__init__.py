@@ -148,6 +148,9 @@ def _register_commands(app: Flask) -> None:
     from app.commands.certificates import certificates_cli
 
     app.cli.add_command(certificates_cli)
+    from app.commands.limits import limits_cli
+
+    app.cli.add_command(limits_cli)
 
 
 def _register_template_helpers(app: Flask) -> None:

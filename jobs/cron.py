@@ -3,6 +3,7 @@ import os
 
 from rq import cron
 
+from jobs.limits import enforce_limits_job
 from jobs.stuck_operations import check_stuck_operations
 from jobs.sync import sync_all
 
@@ -12,3 +13,4 @@ cron.register(sync_all, queue_name="sync", cron=f"*/{SYNC_MINUTES} * * * *", job
               name="sync-all")
 cron.register(check_stuck_operations, queue_name="default", cron="*/5 * * * *", job_timeout=120,
               name="stuck-operations")
+cron.register(enforce_limits_job, queue_name="default", cron="17 * * * *", job_timeout=3600, name="limits-enforce")
