@@ -137,6 +137,9 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(certificates.bp)
+    from app.views import limits
+
+    app.register_blueprint(limits.bp)
 
 
 def _register_commands(app: Flask) -> None:

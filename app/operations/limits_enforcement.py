@@ -13,12 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rq import Queue
+from rq.job import Job
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
 from app.clients import NotConfigured
 from app.limit_values import LimitDifference, limit_differences
-from app.models import App, User
+from app.models import App, Cluster, User
 from app.operations.limit_sets import refresh_drift
 from app.operations.sync_requests import request_sync
 from app.queries.limit_comparison import drift_report
@@ -142,3 +144,34 @@ def _record_failure(session: Session, actor: User | str, app: App, differences: 
     audit.record(session, actor=actor, action="limits.enforce_failed", target=app, after={
         "wanted": posted_keys(differences), "error": reason})
     session.commit()
+
+
+ENFORCE_JOB = "jobs.limits.enforce_limits_job"
+ENFORCE_JOB_TIMEOUT = 3600  # seconds: a deploy per app, one after the other
+
+
+class EnforcementRequestError(ValueError):
+    """A request naming a cluster or app the panel does not know; nothing was enqueued."""
+
+
+def request_enforcement(session: Session, jobs: Queue, actor: User | str, *, cluster: str | None = None,
+                        app_id: int | None = None) -> Job:
+    """Enqueue an enforcement of one cluster, one app, or everything (an admin's button); audited, committed."""
+    target = "all"
+    if app_id is not None:
+        app = session.get(App, app_id)
+        if app is None:
+            raise EnforcementRequestError(f"No app #{app_id}.")
+        cluster, target = None, f"{app.cluster.name}/{app.name}"
+    elif cluster:
+        if session.scalar(select(Cluster.id).where(Cluster.name == cluster)) is None:
+            raise EnforcementRequestError(f"No cluster called {cluster[:64]!r}.")
+        target = cluster
+    else:
+        cluster = None
+    actor_name = actor if isinstance(actor, str) else actor.username
+    job = jobs.enqueue(ENFORCE_JOB, cluster, app_id, actor_name, job_timeout=ENFORCE_JOB_TIMEOUT)
+    audit.record(session, actor=actor, action="limits.enforce_request", target=target,
+                 after={"cluster": cluster, "app_id": app_id, "job_id": job.id})
+    session.commit()
+    return job

@@ -123,3 +123,9 @@ def app_filter_options(session: Session) -> AppFilterOptions:
         app_types=list(session.scalars(select(App.app_type).distinct().order_by(App.app_type))),
     )
 
+
+
+def filtered_apps(session: Session, filters: AppFilters) -> list[App]:
+    """Every app `filters` match (not one page: what a bulk change of the filtered apps acts on)."""
+    query = _filtered(select(App).join(App.cluster), filters).order_by(App.id)
+    return list(session.scalars(query))
