@@ -114,8 +114,10 @@ def enforce_limits(session: Session, deis_for: Callable[[str], DeisClient], acto
             _record_failure(session, actor, app, differences, str(error), dry_run)
             continue
         before = {kind: {proc: getattr(live, kind).get(proc) for proc in keys} for kind, keys in payload.items()}
-        if written is None:  # 409 "changed nothing": it already had these values
+        if written is None:  # 409 "changed nothing": it has these values already (set meanwhile)
             report.apps.append(AppEnforcement(cluster_name, app.name, differences, UNCHANGED))
+            _remember_config(session, app, _merged(live.memory, payload.get("memory", {})),
+                             _merged(live.cpu, payload.get("cpu", {})))
         else:
             report.apps.append(AppEnforcement(cluster_name, app.name, differences, FIXED))
             audit.record(session, actor=actor, action="limits.enforce", target=app, before=before, after=payload)
@@ -128,6 +130,11 @@ def enforce_limits(session: Session, deis_for: Callable[[str], DeisClient], acto
             request_sync(session, sync_queue, "deis", cluster_name, actor)
             report.syncs_requested.append(cluster_name)
     return report
+
+
+def _merged(limits: dict, posted: dict) -> dict:
+    merged = {**limits, **posted}
+    return {proc: value for proc, value in merged.items() if value is not None}
 
 
 def _remember_config(session: Session, app: App, memory: dict, cpu: dict) -> None:

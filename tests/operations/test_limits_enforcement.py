@@ -12,7 +12,7 @@ from app.operations.limit_sets import create_limit_set
 from app.operations.limits_enforcement import FAILED, FIXED, WOULD_FIX, enforce_limits
 from app.queries.limit_comparison import drift_report
 from app.queues import queue
-from tests.sync.conftest import clients, locks, sync  # noqa: F401  (fixtures: the real synchronizer on the sandbox)
+from tests.sync.conftest import clients, deis_clients, locks, sync  # noqa: F401  (fixtures: the real synchronizer)
 
 EU_APPS = ("shop", "billing", "blog", "reports")
 
@@ -154,3 +154,39 @@ def test_only_the_cluster_asked_for_is_enforced(synced, sandbox, clients, sync):
     report = run(clients, cluster="eu-prod")
     assert {item.cluster for item in report.apps} == {"eu-prod"}
     assert sandbox.deis["us-prod"].app("api")["release_version"] == api_before
+
+
+def test_writes_are_spread_out_by_the_interval(synced, clients):  # noqa: F811
+    pauses: list[float] = []
+    report = enforce_limits(db.session, clients.deis, "alice", interval_seconds=7.5, sleep=pauses.append)
+    assert len(report.fixed) == 2
+    assert pauses == [7.5]  # between the two writes, not before the first
+
+
+def test_a_409_changed_nothing_after_someone_else_fixed_it_meanwhile_is_success(
+        synced, sandbox, deis_clients):  # noqa: F811
+    import requests
+
+    simulator = sandbox.deis["eu-prod"]
+    done = []
+
+    def another_operator(response, *args, **kwargs):
+        # Between the panel's read of blog's config and its write, someone sets exactly the wanted limits.
+        if response.request.method == "GET" and response.request.path_url.startswith("/v2/apps/blog/config") \
+                and not done:
+            done.append(True)
+            answer = requests.post(f"{sandbox.deis_url('eu-prod')}/v2/apps/blog/config",
+                                   json={"memory": {"web": "512M"}, "cpu": {"web": "0.5"}},
+                                   headers={"Authorization": f"token {simulator.token_for('alice')}"}, timeout=10)
+            assert answer.status_code == 201
+        return response
+
+    tuned = deis_clients(response_hooks=[another_operator])
+    before = releases(sandbox)
+    report = enforce_limits(db.session, tuned.deis, "panel", interval_seconds=0)
+    outcomes = {item.app: item.outcome for item in report.apps}
+    assert outcomes == {"billing": FIXED, "blog": "already matching"}
+    assert report.failed == []
+    assert releases(sandbox)["blog"] == before["blog"] + 1  # only the other operator's release
+    assert synced.scalars(select(AuditEvent.target).where(AuditEvent.action == "limits.enforce")).all() == ["billing"]
+    assert synced.scalar(select(App.limit_drift).where(App.name == "blog")) is False
