@@ -44,23 +44,37 @@ class AppDrift:
 
 
 def compare_limits(
-    memory: dict, cpu: dict, desired_memory: dict | None = None, desired_cpu: dict | None = None
+    memory: dict, cpu: dict, desired_memory: dict | None = None, desired_cpu: dict | None = None, *,
+    structure: dict | None = None, unset_extra: bool = False,
 ) -> list[LimitRow]:
-    """A row per process type found on either side; a side the limit set leaves unset is never a difference."""
+    """A row per process type found on either side; a side the limit set leaves unset is never a difference.
+
+    With the app's `structure`, a row differs exactly where enforcement would write: a process type of the set
+    the app does not have is not forced, and (`unset_extra`) a limit the set does not name is to be removed.
+    """
     desired_memory, desired_cpu = desired_memory or {}, desired_cpu or {}
     process_types = sorted(set(memory) | set(cpu) | set(desired_memory) | set(desired_cpu))
+    differing: set[tuple[str, str]] | None = None
+    if structure is not None:
+        differing = {(d.process_type, d.kind) for d in limit_differences(structure, memory, cpu, desired_memory,
+                                                                          desired_cpu, unset_extra)}
     rows = []
     for process_type in process_types:
         wanted_memory, wanted_cpu = desired_memory.get(process_type), desired_cpu.get(process_type)
+        if differing is None:
+            memory_differs = wanted_memory is not None and not same_limit("memory", memory.get(process_type),
+                                                                          wanted_memory)
+            cpu_differs = wanted_cpu is not None and not same_limit("cpu", cpu.get(process_type), wanted_cpu)
+        else:
+            memory_differs, cpu_differs = (process_type, "memory") in differing, (process_type, "cpu") in differing
         rows.append(LimitRow(
             process_type=process_type,
             memory=memory.get(process_type),
             desired_memory=wanted_memory,
             cpu=cpu.get(process_type),
             desired_cpu=wanted_cpu,
-            memory_differs=wanted_memory is not None and not same_limit("memory", memory.get(process_type),
-                                                                      wanted_memory),
-            cpu_differs=wanted_cpu is not None and not same_limit("cpu", cpu.get(process_type), wanted_cpu),
+            memory_differs=memory_differs,
+            cpu_differs=cpu_differs,
         ))
     return rows
 

@@ -173,3 +173,14 @@ def test_viewer_reads_the_pages_but_sees_no_forms(client, db_session, platform, 
         assert page.status_code == 200
         assert "csrf_token" not in page.get_data(as_text=True).split("</nav>")[1]
     assert client.get("/limits/1/edit").status_code == 403
+
+
+def test_the_app_page_agrees_with_the_drift_flag(client, db_session, platform, admin):
+    # The set names a worker limit; shop has no worker process, so it is not forced on it: shop matches.
+    admin("/limits/", cluster="eu-prod", app_type="web", memory="web=1G\nworker=512M", cpu="web=1")
+    shop = db_session.scalar(select(App).where(App.name == "shop"))
+    assert shop.limit_drift is False
+    page = client.get(f"/apps/{shop.id}").get_data(as_text=True)
+    assert "matches limit set" in page and "differs from limit set" not in page
+    blog = db_session.scalar(select(App).where(App.name == "blog"))
+    assert "differs from limit set" in client.get(f"/apps/{blog.id}").get_data(as_text=True)
