@@ -159,6 +159,8 @@ class Settings:
     alert_email_to: tuple[str, ...] = ()
     alert_email_from: str = "admin-panel@localhost"
     cert_alert_days: tuple[int, ...] = (30, 14, 7, 1)
+    # Issue 13: each limit enforcement write is a deploy; this long a pause between two.
+    limits_enforce_interval: float = 2.0
 
     @property
     def production(self) -> bool:
@@ -213,6 +215,7 @@ class Settings:
             alert_email_to=_addresses(env, "ALERT_EMAIL_TO"),
             alert_email_from=_sender(env),
             cert_alert_days=_cert_alert_days(env.get("CERT_ALERT_DAYS") or DEFAULT_CERT_ALERT_DAYS),
+            limits_enforce_interval=_number(env, "LIMITS_ENFORCE_INTERVAL_SECONDS", "2", float),
         )
         settings.check()
         return settings
@@ -242,6 +245,9 @@ class Settings:
             raise ConfigError(f"ASSETS must be one of {', '.join(ASSET_MODES)}, not {self.assets!r}")
         if not 0 <= self.trusted_proxy_hops <= 10:
             raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 10 (the number of proxies in front of the panel)")
+        if not 0 <= self.limits_enforce_interval <= 3600:  # also refuses NaN
+            raise ConfigError("LIMITS_ENFORCE_INTERVAL_SECONDS must be between 0 and 3600 (seconds between two limit "
+                              f"writes), not {self.limits_enforce_interval:g}")
         for name, value in (("SESSION_IDLE_MINUTES", self.session_idle_minutes),
                             ("SESSION_MAX_HOURS", self.session_max_hours), ("REAUTH_MINUTES", self.reauth_minutes)):
             if value < 1:

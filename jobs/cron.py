@@ -4,6 +4,7 @@ import os
 from rq import cron
 
 from jobs.alerts import run_alerts
+from jobs.limits import enforce_limits_job
 from jobs.stuck_operations import check_stuck_operations
 from jobs.sync import sync_all
 
@@ -14,3 +15,4 @@ cron.register(sync_all, queue_name="sync", cron=f"*/{SYNC_MINUTES} * * * *", job
 cron.register(check_stuck_operations, queue_name="default", cron="*/5 * * * *", job_timeout=120,
               name="stuck-operations")
 cron.register(run_alerts, queue_name="default", cron="*/15 * * * *", job_timeout=600, name="alerts")
+cron.register(enforce_limits_job, queue_name="default", cron="17 * * * *", job_timeout=3600, name="limits-enforce")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, trigram_index, utcnow
@@ -58,6 +58,8 @@ class App(Base):
     uuid: Mapped[str] = mapped_column(String(36), index=True)
     owner: Mapped[str] = mapped_column(String(150), index=True)
     app_type: Mapped[str] = mapped_column(String(32), default="web", index=True)
+    # Set in the panel: wins over the settings label a sync reads (a sync never writes it).
+    app_type_override: Mapped[str | None] = mapped_column(String(32))
     structure: Mapped[dict] = mapped_column(default=dict)
     config_values: Mapped[dict] = mapped_column(default=dict)
     memory: Mapped[dict] = mapped_column(default=dict)
@@ -120,6 +122,8 @@ class LimitSet(Base):
     app_type: Mapped[str] = mapped_column(String(32))
     memory: Mapped[dict] = mapped_column(default=dict)
     cpu: Mapped[dict] = mapped_column(default=dict)
+    # Limits an app has for process types this set does not name are removed by enforcement (else left alone).
+    unset_extra: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -130,3 +130,9 @@ def matching_app_ids(filters: AppFilters) -> Select:
     """A query of the ids of every app matching `filters` (all pages): what a bulk action on the filtered list acts
     on, kept as a subquery so ten thousand apps never become ten thousand bound parameters."""
     return _filtered(select(App.id).join(App.cluster), filters)
+
+
+def filtered_apps(session: Session, filters: AppFilters) -> list[App]:
+    """Every app `filters` match (not one page: what a bulk change of the filtered apps acts on)."""
+    query = _filtered(select(App).join(App.cluster), filters).order_by(App.id)
+    return list(session.scalars(query))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.limit_values import limit_differences
 from app.models import App, Certificate, Cluster, Domain, LimitSet, utcnow
 from app.services.deis import DeisApp, DeisAppGone, DeisCertificate, DeisClient, DeisConfig, DeisSettings
 from app.sync.deletion_guard import DeletionGuard
@@ -66,13 +67,11 @@ def fetch(client: DeisClient, progress: Progress, known: set[str] | None = None,
     return fetched, certificates
 
 
-def drifts(memory: dict, cpu: dict, limit_set: LimitSet | None) -> bool:
-    """Whether an app's limits differ from those its limit set asks for."""
+def drifts(structure: dict, memory: dict, cpu: dict, limit_set: LimitSet | None) -> bool:
+    """Whether an app's limits differ from those its limit set asks for (units normalised, pairs as pairs)."""
     if limit_set is None:
         return False
-    return any(memory.get(proc) != value for proc, value in limit_set.memory.items()) or any(
-        cpu.get(proc) != value for proc, value in limit_set.cpu.items()
-    )
+    return bool(limit_differences(structure, memory, cpu, limit_set.memory, limit_set.cpu, limit_set.unset_extra))
 
 
 def write(session: Session, cluster: Cluster, fetched: list[FetchedApp], certificates: list[DeisCertificate],
@@ -81,16 +80,19 @@ def write(session: Session, cluster: Cluster, fetched: list[FetchedApp], certifi
     unless the guard holds back a mass deletion of apps (then nothing at all is swept)."""
     now = utcnow()
     limit_sets = {ls.app_type: ls for ls in session.scalars(select(LimitSet).where(LimitSet.cluster_id == cluster.id))}
+    # A type set in the panel wins over the label, and a sync never writes it.
+    overrides = dict(session.execute(select(App.name, App.app_type_override).where(
+        App.cluster_id == cluster.id, App.app_type_override.is_not(None))).tuples().all())
     app_rows = []
     for item in fetched:
-        app_type = item.settings.app_type or DEFAULT_APP_TYPE
+        app_type = overrides.get(item.app.id) or item.settings.app_type or DEFAULT_APP_TYPE
         app_rows.append({
             "cluster_id": cluster.id, "name": item.app.id, "uuid": item.app.uuid, "owner": item.app.owner,
             "app_type": app_type, "structure": item.app.structure, "config_values": item.config.values,
             "memory": item.config.memory, "cpu": item.config.cpu,
             "settings": {"maintenance": item.settings.maintenance, "routable": item.settings.routable,
                          "label": item.settings.label},
-            "limit_drift": drifts(item.config.memory, item.config.cpu, limit_sets.get(app_type)),
+            "limit_drift": drifts(item.app.structure, item.config.memory, item.config.cpu, limit_sets.get(app_type)),
             "created_upstream_at": item.app.created, "updated_upstream_at": item.app.updated,
         })
     apps = upsert(session, App, lambda row: row["name"], app_rows, [App.cluster_id == cluster.id],
