@@ -43,6 +43,7 @@ def test_toggle_monitoring_on_the_app_page_and_in_the_list_without_a_reload(page
     page.evaluate("window.loadedOnce = 'still the same page'")  # a full page load would wipe this
     section.get_by_role("button", name="Turn monitoring on for storefront").click()
     expect(section.get_by_role("button", name="Turn monitoring off for storefront")).to_be_visible()
+    expect(section.get_by_role("button", name="Turn monitoring on for storefront")).to_have_count(0)  # swapped whole
     expect(section).to_contain_text("enabled")
     assert page.evaluate("window.loadedOnce") == "still the same page"
     expect(page).to_have_url(f"{live_server}/apps/{shop.id}")
