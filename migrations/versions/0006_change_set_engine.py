@@ -1,4 +1,4 @@
-"""DNS change sets: progress, parameters, errors; items with position, zone, reason and the applied record
+"""DNS change sets: progress, parameters, errors; items with position, zone, reason and the applied record; records that follow an instance
 
 Revision ID: 0006
 Revises: 0003
@@ -36,7 +36,19 @@ def upgrade():
         batch_op.add_column(sa.Column('applied', sa.JSON(), nullable=True))
 
 
+    with op.batch_alter_table('dns_records', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('follows_instance_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_dns_records_follows_instance_id'), ['follows_instance_id'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_dns_records_follows_instance_id_instances'), 'instances',
+                                    ['follows_instance_id'], ['id'], ondelete='SET NULL')
+
+
 def downgrade():
+    with op.batch_alter_table('dns_records', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_dns_records_follows_instance_id_instances'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_dns_records_follows_instance_id'))
+        batch_op.drop_column('follows_instance_id')
+
     with op.batch_alter_table('change_set_items', schema=None) as batch_op:
         for column in ('applied', 'reason', 'zone_name', 'position'):
             batch_op.drop_column(column)
