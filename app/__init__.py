@@ -148,6 +148,8 @@ def _register_commands(app: Flask) -> None:
     from app.commands.certificates import certificates_cli
 
     app.cli.add_command(certificates_cli)
+    from app.commands.dns import dns_cli
+    app.cli.add_command(dns_cli)
 
 
 def _register_template_helpers(app: Flask) -> None:
