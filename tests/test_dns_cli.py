@@ -34,7 +34,7 @@ def test_switch_apply_wait_then_rollback_wait_from_the_command_line(app, setting
     dry = flask(settings, demo, "switch", "--from", "eu-prod", "--to", "eu-staging", "--zone", "northwind-shop.com")
     assert dry.returncode == 0, dry.stderr
     assert "update CNAME www.northwind-shop.com: " in dry.stdout and f"→ {staging}" in dry.stdout
-X
+    assert "CNAME staging.northwind-shop.com" not in dry.stdout  # it serves eu-staging already
     assert "change set " not in dry.stdout and shapes(demo, "northwind-shop.com") == before
 
     done = flask(settings, demo, "switch", "--from", "eu-prod", "--to", "eu-staging", "--zone",
