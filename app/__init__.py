@@ -137,6 +137,8 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(certificates.bp)
+    from app.views import change_sets
+    app.register_blueprint(change_sets.bp)
 
 
 def _register_commands(app: Flask) -> None:

@@ -184,6 +184,7 @@ def apply(session: Session, cf: CloudflareDns, change_set_id: int, *, sync_queue
           chunk_size: int = BATCH_LIMIT, listeners: list[Progress] | None = None) -> ChangeSet:
     """Apply the pending rows of a change set (the job's body); the set ends applied, conflict, failed or
     partially_applied, committed, with each row's outcome."""
+    session.expire_all()  # the state the request committed, not what this session saw earlier
     change_set = session.get(ChangeSet, change_set_id)
     if change_set is None:
         raise ChangeSetRefused(f"No change set #{change_set_id}.")
