@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import App, Certificate, DnsRecord, MaintenanceEvent, Operation, SyncRun
+from app.queries import following
 from app.redaction import redact_text
 
 SHOWN = 10
@@ -32,6 +33,7 @@ class Attention:
     syncs: Panel
     limit_drift: Panel
     dangling_records: Panel
+    following_records: Panel = field(default_factory=Panel)
 
     @property
     def total(self) -> int:
@@ -78,6 +80,8 @@ def needs_attention(session: Session, now: datetime, sync_interval: timedelta) -
             select(DnsRecord).where(DnsRecord.dangling.is_(True)).order_by(DnsRecord.name),
             select(func.count()).select_from(DnsRecord).where(DnsRecord.dangling.is_(True)),
         ),
+        following_records=Panel(rows=following.following(session, limit=SHOWN),
+                                total=following.following_count(session)),
     )
 
 

@@ -12,6 +12,7 @@ from app.models import ChangeSet, Cluster, DnsZone, Instance
 from app.operations import change_sets, cluster_switch, dangling, repoint
 from app.operations.change_sets import ChangeSetRefused
 from app.queries import change_sets as queries
+from app.queries import following
 from app.queues import queue
 from app.services.cloudflare_dns import CloudflareError
 from app.views.access import admin_required, reauth_required
@@ -20,6 +21,12 @@ from app.views.htmx import is_htmx_partial, render_page
 bp = Blueprint("change_sets", __name__, url_prefix="/change-sets")
 STOP_POLLING = 286  # htmx stops an `every 1s` trigger when it gets this status
 APPLY_QUEUE = "default"
+
+
+@bp.app_template_global("records_following")
+def records_following(instance_id: int | None = None) -> list[following.FollowingInstance]:
+    """For the instance and DNS pages: the records still on an instance's old address."""
+    return following.following(db.session, instance_id)
 
 
 def _refused(title: str, error: Exception, status: int = 400):

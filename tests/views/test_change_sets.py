@@ -124,3 +124,43 @@ def test_a_viewer_sees_the_diff_but_no_buttons(client, login_as, make_user, pane
     assert client.post(f"/change-sets/{change_set.id}/apply", data={"csrf_token": token}).status_code == 403
     db.session.refresh(change_set)
     assert change_set.state == "planned"
+
+
+def test_records_on_an_old_address_are_flagged_on_three_pages_and_repointed_in_one_click(client, login_as, panel):
+    from tests.operations.test_repoint import new_public_ip
+    address = new_public_ip(panel, "eu-staging-deis-1")
+    panel.sync("aws")
+    instance_id = db.session.scalar(select(DnsRecord.follows_instance_id).where(DnsRecord.follows_instance_id.is_not(None)))
+    login_as("admin")
+    flag = "follows eu-staging-deis-1: old address"
+    for path in ("/", f"/instances/{instance_id}", "/dns/"):
+        assert flag in client.get(path).get_data(as_text=True), path
+    token = csrf_token_from(client)
+
+    planned = client.post(f"/change-sets/follow/{instance_id}", data={"csrf_token": token})
+    assert planned.status_code == 302
+    change_set = db.session.scalars(select(ChangeSet)).one()
+    client.post(f"/change-sets/{change_set.id}/apply", data={"csrf_token": token})
+    run_worker()
+
+    record = next(r for r in panel.records("platform-ops.net") if r["name"] == "eu-staging-deis-1.platform-ops.net")
+    assert record["content"] == address
+    panel.sync("cloudflare")
+    assert flag not in client.get("/").get_data(as_text=True)
+
+
+def test_dangling_records_page_plans_their_deletion(client, login_as, panel):
+    login_as("admin")
+    page = client.get("/dns/dangling").get_data(as_text=True)
+    assert "old-jenkins.platform-ops.net" in page and "old-shop.northwind-shop.com" in page
+    jenkins = db.session.scalar(select(DnsRecord).where(DnsRecord.name == "old-jenkins.platform-ops.net"))
+    token = csrf_token_from(client)
+    planned = client.post("/change-sets/dangling", data={"record": str(jenkins.id), "csrf_token": token})
+    assert planned.status_code == 302
+    change_set = db.session.scalars(select(ChangeSet)).one()
+    assert [(item.action, item.record_name) for item in change_set.items] == [
+        ("delete", "old-jenkins.platform-ops.net")]
+    client.post(f"/change-sets/{change_set.id}/apply", data={"csrf_token": token})
+    run_worker()
+    names = {r["name"] for r in panel.records("platform-ops.net")}
+    assert "old-jenkins.platform-ops.net" not in names and "vpn.platform-ops.net" in names
