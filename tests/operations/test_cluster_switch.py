@@ -221,3 +221,37 @@ def test_bad_switches_are_refused_with_a_clear_message(demo):
     with pytest.raises(ChangeSetRefused, match="no healthy instance behind its load balancer"):
         plan_switch(db.session, cf, "eu-prod", "eu-staging", "alice")
     assert db.session.scalars(select(ChangeSet)).all() == []
+
+
+def test_a_switch_of_a_thousand_records_stays_within_the_cloudflare_budget_and_shows_progress(demo):
+    prod = lb_dns("eu-prod-alb").lower()
+    for number in range(1000):
+        demo.sandbox.cloudflare.add_record("northwind-shop.com", name=f"shop-{number:04d}.northwind-shop.com",
+                                           type="CNAME", content=prod, ttl=300)
+    demo.sync("cloudflare")
+    # The Cloudflare user's budget for this test: 40 requests per 5 minutes; one more and everything gets 429.
+    demo.sandbox.cloudflare.rate_limit(40, 300)
+    demo.sandbox.cloudflare.faults.configure(seed=1)  # restarts the simulator's request count
+    seen: list[tuple[int, str]] = []
+    cf = demo.clients.cloudflare()
+
+    change_set = plan_switch(db.session, cf, "eu-prod", "eu-staging", "alice")
+    change_sets.request_apply(db.session, None, change_set, "alice")
+    applied = change_sets.apply(db.session, cf, change_set.id,
+                                listeners=[lambda cs: seen.append((cs.progress, cs.progress_message))])
+
+    assert applied.state == "applied", applied.error
+    assert len(applied.items) == 1011  # the thousand and eu-prod's eleven CNAMEs
+    requests = demo.sandbox.cloudflare.faults.state()["requests_since_configured"]
+    batches = [entry for entry in demo.sandbox.cloudflare.write_log if entry["path"].endswith("/batch")]
+    # Plan: one listing per zone (3); pre-check: one per zone (3); batches of at most 200: 1,007 northwind records
+    # in six, one each for the other two zones.
+    assert len(batches) == 1 + 6 + 1 and requests == 3 + 3 + len(batches) == cf.calls
+    assert all(sum(len(entry["body"].get(key) or []) for key in ("deletes", "patches", "posts")) <= 200
+               for entry in batches)
+    percents = [percent for percent, _ in seen]
+    assert len(seen) == 1 + len(batches)  # the pre-check, then one step per chunk
+    assert percents == sorted(percents) and percents[-1] == 100 and 19 in percents and 79 in percents
+    assert "1011 of 1011 changes applied" in seen[-1][1]
+    staging = lb_dns("eu-staging-elb").lower()
+    assert sum(r["content"] == staging for r in demo.records("northwind-shop.com")) == 1000 + 7 + 1
