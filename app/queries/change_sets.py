@@ -1,6 +1,7 @@
 """Read models of DNS change sets: the list page and `flask dns change-sets`, the detail page with its diff."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.models import ChangeSet, ChangeSetItem
 
 DIFF_FIELDS = ("content", "ttl", "proxied", "comment", "tags")
+OWNER_MARK = re.compile(r"admin-panel change set #(\d+)")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,12 @@ class DiffLine:
 
     item: ChangeSetItem
     changed: tuple[str, ...]
+
+    @property
+    def made_by(self) -> int | None:
+        """The change set that created the record (its ownership comment), None for a foreign record."""
+        match = OWNER_MARK.search((self.item.before or {}).get("comment") or "")
+        return int(match.group(1)) if match else None
 
     def value(self, snapshot: dict[str, Any] | None, field: str) -> str:
         if snapshot is None:

@@ -58,6 +58,7 @@ def test_plan_review_apply_and_roll_back_from_the_pages(client, login_as, panel)
     page = client.get(planned.headers["Location"]).get_data(as_text=True)
     assert "Switch eu-prod → eu-staging (zone northwind-shop.com)" in page and ">planned<" in page
     assert page.count('class="diff-update') == 7 and "CNAME to eu-prod&#39;s load balancer eu-prod-alb" in page
+    assert page.count("foreign: not made by the panel") == 7  # the demo's records were made by hand
     change_set = db.session.scalars(select(ChangeSet)).one()
     # Drop one row: it is shown, never applied.
     blog = next(item for item in change_set.items if item.record_name == "blog.northwind-shop.com")
@@ -81,6 +82,8 @@ def test_plan_review_apply_and_roll_back_from_the_pages(client, login_as, panel)
     assert ">rolled_back<" in client.get(f"/change-sets/{change_set.id}").get_data(as_text=True)
     listing = client.get("/change-sets/").get_data(as_text=True)
     assert "Rollback of change set #1" in listing
+    rollback_page = client.get(undo.headers["Location"]).get_data(as_text=True)
+    assert ">applied<" in rollback_page and "undo: update CNAME www.northwind-shop.com" in rollback_page
     actions = set(db.session.scalars(select(AuditEvent.action)))
     assert {"change_set.plan", "change_set.drop", "change_set.apply", "change_set.rollback",
             "change_set.applied"} <= actions
