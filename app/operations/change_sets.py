@@ -15,6 +15,7 @@ from typing import Any
 
 from rq import Queue
 from rq.job import Job
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -128,6 +129,13 @@ def request_apply(session: Session, queue: Queue | None, change_set: ChangeSet, 
     if not change_set.active_items:
         raise ChangeSetRefused(f"Change set #{change_set.id} has no rows left to apply.")
     before_state = change_set.state
+    # Two clicks (or two admins) at once: only the request that moves the state from what it read may go on.
+    claimed = session.execute(
+        update(ChangeSet).where(ChangeSet.id == change_set.id, ChangeSet.state == before_state)
+        .values(state="applying").execution_options(synchronize_session=False)).rowcount
+    if claimed != 1:
+        session.rollback()
+        raise ChangeSetRefused(f"Change set #{change_set.id} is being applied already.")
     for item in change_set.active_items:
         if item.state in ("failed", "reverted"):
             item.state, item.error = "pending", None

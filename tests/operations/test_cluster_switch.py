@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import AuditEvent, ChangeSet, Instance, LoadBalancer, LoadBalancerMember
@@ -255,3 +256,24 @@ def test_a_switch_of_a_thousand_records_stays_within_the_cloudflare_budget_and_s
     assert "1011 of 1011 changes applied" in seen[-1][1]
     staging = lb_dns("eu-staging-elb").lower()
     assert sum(r["content"] == staging for r in demo.records("northwind-shop.com")) == 1000 + 7 + 1
+
+
+def test_a_switch_limited_to_one_app_takes_only_its_domains(demo):
+    change_set = plan_switch(db.session, demo.clients.cloudflare(), "eu-prod", "eu-staging", "alice",
+                             app_name="storefront")
+    assert sorted(item.record_name for item in change_set.items) == ["northwind-shop.com", "www.northwind-shop.com"]
+    assert change_set.parameters == {"from": "eu-prod", "to": "eu-staging", "zone": None, "app": "storefront"}
+
+
+def test_two_applies_of_one_plan_at_once_start_only_one_job(demo, app):
+    change_set = plan_switch(db.session, demo.clients.cloudflare(), "eu-prod", "eu-staging", "alice")
+    # A second admin's request read the same plan in its own session before the first one committed.
+    other = Session(db.engine)
+    twin = other.get(ChangeSet, change_set.id)
+    change_sets.request_apply(db.session, None, change_set, "alice")
+
+    with pytest.raises(ChangeSetRefused, match="is being applied already"):
+        change_sets.request_apply(other, None, twin, "bob")
+    other.close()
+    assert db.session.scalars(select(AuditEvent.actor).where(AuditEvent.action == "change_set.apply")).all() == [
+        "alice"]
