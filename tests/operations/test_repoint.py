@@ -75,3 +75,25 @@ def test_repoint_to_a_terminated_instance_or_to_itself_is_refused(demo):
         plan_repoint(db.session, cf, "ghost", "eu-staging-deis-1", "alice")
     with pytest.raises(ChangeSetRefused, match="No record follows an old address"):
         plan_follow(db.session, cf, "eu-staging-deis-1", "alice")
+
+
+def test_dangling_records_are_deleted_or_repointed_and_nothing_else_is_touched(demo):
+    from app.operations.dangling import dangling_records, plan_cleanup
+    rows = {row.name: row for row in dangling_records(db.session)}
+    assert {"old-jenkins.platform-ops.net", "vpn.platform-ops.net", "old-shop.northwind-shop.com"} <= set(rows)
+    cf = demo.clients.cloudflare()
+    with pytest.raises(ChangeSetRefused, match="cannot be pointed at an instance"):
+        plan_cleanup(db.session, cf, [rows["old-shop.northwind-shop.com"].id], "alice", repoint_to="eu-mon-1")
+    with pytest.raises(ChangeSetRefused, match="Choose at least one dangling record"):
+        plan_cleanup(db.session, cf, [host.id for host in db.session.scalars(
+            select(DnsRecord).where(DnsRecord.dangling.is_(False)))], "alice")
+    before = {r["id"]: r for r in demo.records("platform-ops.net")}
+
+    applied = apply(demo, plan_cleanup(db.session, cf, [rows["vpn.platform-ops.net"].id], "alice",
+                                       repoint_to="eu-mon-1"))
+
+    assert applied.state == "applied", applied.error
+    after = {r["id"]: r for r in demo.records("platform-ops.net")}
+    changed = [after[i] for i in before if after[i] != before[i]]
+    assert [(r["name"], r["content"]) for r in changed] == [
+        ("vpn.platform-ops.net", host_record(demo, "eu-mon-1")["content"])]
