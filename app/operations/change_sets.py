@@ -137,7 +137,7 @@ def request_apply(session: Session, queue: Queue | None, change_set: ChangeSet, 
         session.rollback()
         raise ChangeSetRefused(f"Change set #{change_set.id} is being applied already.")
     for item in change_set.active_items:
-        if item.state in ("failed", "reverted"):
+        if item.state in ("failed", "reverted", "conflict"):
             item.state, item.error = "pending", None
     change_set.state, change_set.error = "applying", None
     change_set.applied_by = _actor_name(actor)
@@ -210,6 +210,11 @@ def apply(session: Session, cf: CloudflareDns, change_set_id: int, *, sync_queue
     if conflicts:
         for item, why in conflicts:
             item.state, item.error = "conflict", why
+        if any(item.state == "applied" for item in change_set.items):
+            # A resume that meets a change: what was applied before stays, and so does the way back.
+            return _finish(session, cf, calls_before, change_set, "partially_applied", None,
+                           f"{len(conflicts)} record(s) changed since the plan was made; nothing more was changed. "
+                           "Roll back what was applied, then plan again.")
         return _finish(session, cf, calls_before, change_set, "conflict", None,
                        f"{len(conflicts)} record(s) changed since the plan was made; nothing was changed. "
                        "Plan again.")

@@ -277,3 +277,28 @@ def test_two_applies_of_one_plan_at_once_start_only_one_job(demo, app):
     other.close()
     assert db.session.scalars(select(AuditEvent.actor).where(AuditEvent.action == "change_set.apply")).all() == [
         "alice"]
+
+
+def test_a_resume_that_meets_a_hand_change_stops_and_still_rolls_back(demo):
+    before = everything(demo)
+    cf = demo.clients.cloudflare()
+    change_set = plan_switch(db.session, cf, "eu-prod", "eu-staging", "alice")
+    demo.sandbox.cloudflare.faults.configure(storm_429_seconds=600, after_requests=4)
+    change_sets.request_apply(db.session, None, change_set, "alice")
+    stuck = change_sets.apply(db.session, cf, change_set.id)
+    assert stuck.state == "partially_applied"
+    demo.sandbox.cloudflare.faults.clear()
+    waiting = next(item for item in stuck.items if item.state != "applied")
+    zone = next(zone for zone in cf.zones() if zone.name == waiting.zone_name)
+    cf.update_record(zone, waiting.record_cf_id, comment="changed by hand meanwhile")
+    hand_changed = everything(demo)[waiting.record_cf_id]
+
+    change_sets.request_apply(db.session, None, stuck, "alice")
+    resumed = change_sets.apply(db.session, cf, stuck.id)
+
+    assert resumed.state == "partially_applied" and "nothing more was changed" in resumed.error
+    assert everything(demo)[waiting.record_cf_id] == hand_changed
+    undone = rollback(demo, resumed)
+    assert undone.state == "applied", undone.error
+    expected = {**before, waiting.record_cf_id: hand_changed}
+    assert sorted(map(shape, everything(demo).values())) == sorted(map(shape, expected.values()))
