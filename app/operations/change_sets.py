@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rq import Queue
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -123,7 +124,8 @@ def request_apply(session: Session, queue: Queue | None, change_set: ChangeSet, 
     if change_set.state == "conflict":
         raise ChangeSetRefused(f"Change set #{change_set.id} is a stale plan: records changed since it was planned. "
                                "Plan again.")
-    if change_set.state not in APPLICABLE:
+    interrupted = change_set.state == "applying" and queue is not None and _job_gone(queue, change_set)
+    if change_set.state not in APPLICABLE and not interrupted:
         raise ChangeSetRefused(f"Change set #{change_set.id} is {change_set.state}; only a planned, failed or "
                                "partially applied set can be applied.")
     if not change_set.active_items:
@@ -139,6 +141,9 @@ def request_apply(session: Session, queue: Queue | None, change_set: ChangeSet, 
     for item in change_set.active_items:
         if item.state in ("failed", "reverted", "conflict"):
             item.state, item.error = "pending", None
+    if interrupted:
+        # The worker died mid-apply: a chunk may have reached Cloudflare unrecorded; the apply adopts what matches.
+        change_set.parameters = {**(change_set.parameters or {}), "interrupted": True}
     change_set.state, change_set.error = "applying", None
     change_set.applied_by = _actor_name(actor)
     change_set.progress_message = "waiting for a worker"
@@ -148,11 +153,23 @@ def request_apply(session: Session, queue: Queue | None, change_set: ChangeSet, 
         job = queue.enqueue(APPLY_JOB, change_set.id, job_timeout=APPLY_TIMEOUT)
         change_set.job_id = job.id
     action = "change_set.rollback" if change_set.kind == "rollback" else (
-        "change_set.resume" if before_state == "partially_applied" else "change_set.apply")
+        "change_set.resume" if before_state in ("partially_applied", "applying") else "change_set.apply")
     audit.record(session, actor=actor, action=action, target=f"change set #{change_set.id}",
                  before={"state": before_state}, after={"state": "applying", "job_id": job.id if job else None})
     session.commit()
     return job
+
+
+def _job_gone(queue: Queue, change_set: ChangeSet) -> bool:
+    """Whether the job applying this set is over without finishing it (failed, stopped, lost): it can be resumed."""
+    if change_set.job_id is None:
+        return False  # applied in the foreground: nothing tells whether it still runs
+    try:
+        job = Job.fetch(change_set.job_id, connection=queue.connection)
+    except NoSuchJobError:
+        return True
+    return job.get_status(refresh=True) in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED,
+                                            JobStatus.FINISHED)
 
 
 def plan_rollback(session: Session, change_set: ChangeSet, actor: User | str) -> ChangeSet:
@@ -202,11 +219,15 @@ def apply(session: Session, cf: CloudflareDns, change_set_id: int, *, sync_queue
     pending = [item for item in change_set.active_items if item.state == "pending"]
     zones = {item.zone_cf_id: CloudflareZone(item.zone_cf_id, item.zone_name or item.zone_cf_id) for item in pending}
     _progress(session, change_set, listeners, "checking every record is still as planned")
+    adopt = bool((change_set.parameters or {}).get("interrupted"))
+    if adopt:
+        change_set.parameters = {key: value for key, value in change_set.parameters.items() if key != "interrupted"}
     try:
-        conflicts = _conflicts(cf, zones, pending)
+        conflicts = _conflicts(cf, zones, pending, change_set.id if adopt else None)
     except CloudflareError as error:
         return _finish(session, cf, calls_before, change_set, "failed", sync_queue,
                        f"Could not check the records before applying; nothing changed. {error}")
+    pending = [item for item in pending if item.state == "pending"]  # adopted rows are applied already
     if conflicts:
         for item, why in conflicts:
             item.state, item.error = "conflict", why
@@ -242,17 +263,27 @@ def apply(session: Session, cf: CloudflareDns, change_set_id: int, *, sync_queue
     return _finish(session, cf, calls_before, change_set, "applied", sync_queue, None)
 
 
-def _conflicts(cf: CloudflareDns, zones: dict[str, CloudflareZone],
-               pending: list[ChangeSetItem]) -> list[tuple[ChangeSetItem, str]]:
-    """Rows whose record is no longer exactly as planned (one listing per zone)."""
+def _conflicts(cf: CloudflareDns, zones: dict[str, CloudflareZone], pending: list[ChangeSetItem],
+               adopt_for: int | None = None) -> list[tuple[ChangeSetItem, str]]:
+    """Rows whose record is no longer exactly as planned (one listing per zone).
+
+    `adopt_for` (resuming an interrupted apply of that set): a row whose record already is as planned — an update
+    with every field changed, a create carrying this set's ownership comment — was applied unrecorded: it is marked
+    applied instead.
+    """
     live = {zone_cf_id: cf.records(zone) for zone_cf_id, zone in zones.items()}
     conflicts = []
     for item in pending:
         records = live[item.zone_cf_id]
+        after = item.after or {}
         if item.action == "create":
-            after = item.after or {}
-            if any(record.name == after.get("name") and record.type == after.get("type")
-                   and record.content == after.get("content") for record in records):
+            same = [record for record in records if record.name == after.get("name")
+                    and record.type == after.get("type") and record.content == after.get("content")]
+            ours = [record for record in same if adopt_for is not None
+                    and f"admin-panel change set #{adopt_for}" in (record.comment or "")]
+            if ours:
+                item.state, item.record_cf_id, item.applied = "applied", ours[0].cf_id, snapshot(ours[0])
+            elif same:
                 conflicts.append((item, "a record with this name, type and content exists already"))
             continue
         current = next((record for record in records if record.cf_id == item.record_cf_id), None)
@@ -260,6 +291,10 @@ def _conflicts(cf: CloudflareDns, zones: dict[str, CloudflareZone],
             conflicts.append((item, "the record was deleted since the plan was made"))
             continue
         now = snapshot(current)
+        if adopt_for is not None and item.action == "update" and all(
+                now.get(field) == after.get(field) for field in CHANGED_FIELDS):
+            item.state, item.applied = "applied", now
+            continue
         differs = [field for field in (*SNAPSHOT_FIELDS, "modified_on") if now.get(field) != (item.before or {}).get(field)]
         if differs:
             shown = ", ".join(f"{field}: {(item.before or {}).get(field)!r} → {now.get(field)!r}" for field in differs)

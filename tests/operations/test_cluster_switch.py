@@ -302,3 +302,44 @@ def test_a_resume_that_meets_a_hand_change_stops_and_still_rolls_back(demo):
     assert undone.state == "applied", undone.error
     expected = {**before, waiting.record_cf_id: hand_changed}
     assert sorted(map(shape, everything(demo).values())) == sorted(map(shape, expected.values()))
+
+
+class WorkerDied(Exception):
+    pass
+
+
+def test_an_apply_whose_worker_died_resumes_adopting_what_reached_cloudflare(demo, app):
+    before = everything(demo)
+    cf = demo.clients.cloudflare()
+    default = queue("default")
+    default.empty()
+    change_set = plan_switch(db.session, cf, "eu-prod", "eu-staging", "alice")
+    job = change_sets.request_apply(db.session, default, change_set, "alice")
+    with pytest.raises(ChangeSetRefused, match="is applying"):  # its job is still queued: not resumable yet
+        change_sets.request_apply(db.session, default, change_set, "alice")
+
+    def die_after_first_chunk(cs: ChangeSet) -> None:
+        if cs.progress > 0:
+            raise WorkerDied
+    with pytest.raises(WorkerDied):
+        change_sets.apply(db.session, cf, change_set.id, listeners=[die_after_first_chunk])
+    # The second zone's chunk reached Cloudflare, but the worker died before recording it.
+    unrecorded = [item for item in change_set.items if item.state == "pending"
+                  and item.zone_name == "northwind-shop.com"]
+    zone = next(zone for zone in cf.zones() if zone.name == "northwind-shop.com")
+    for item in unrecorded:
+        cf.update_record(zone, item.record_cf_id, content=item.after["content"])
+    job.delete()
+    batches_before = len([e for e in demo.sandbox.cloudflare.write_log if e["path"].endswith("/batch")])
+
+    change_sets.request_apply(db.session, default, change_set, "bob")
+    resumed = change_sets.apply(db.session, cf, change_set.id)
+
+    assert resumed.state == "applied", resumed.error
+    assert {item.state for item in resumed.items} == {"applied"}
+    batches = [e for e in demo.sandbox.cloudflare.write_log if e["path"].endswith("/batch")][batches_before:]
+    assert len(batches) == 1  # only platform-ops.net was left: northwind's rows were adopted, not sent again
+    default.empty()
+    undone = rollback(demo, resumed)
+    assert undone.state == "applied", undone.error
+    assert sorted(map(shape, everything(demo).values())) == sorted(map(shape, before.values()))
