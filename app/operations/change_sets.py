@@ -124,7 +124,7 @@ def request_apply(session: Session, queue: Queue | None, change_set: ChangeSet, 
     if change_set.state == "conflict":
         raise ChangeSetRefused(f"Change set #{change_set.id} is a stale plan: records changed since it was planned. "
                                "Plan again.")
-    interrupted = change_set.state == "applying" and queue is not None and _job_gone(queue, change_set)
+    interrupted = change_set.state == "applying" and queue is not None and job_gone(queue, change_set)
     if change_set.state not in APPLICABLE and not interrupted:
         raise ChangeSetRefused(f"Change set #{change_set.id} is {change_set.state}; only a planned, failed or "
                                "partially applied set can be applied.")
@@ -160,7 +160,7 @@ def request_apply(session: Session, queue: Queue | None, change_set: ChangeSet, 
     return job
 
 
-def _job_gone(queue: Queue, change_set: ChangeSet) -> bool:
+def job_gone(queue: Queue, change_set: ChangeSet) -> bool:
     """Whether the job applying this set is over without finishing it (failed, stopped, lost): it can be resumed."""
     if change_set.job_id is None:
         return False  # applied in the foreground: nothing tells whether it still runs

@@ -72,9 +72,10 @@ def show(change_set_id: int):
     if change_set is None:
         abort(404)
     context = {"change_set": change_set, "diff": queries.diff(change_set),
-               "rollback": queries.rollback_of(db.session, change_set)}
+               "rollback": queries.rollback_of(db.session, change_set),
+               "interrupted": change_set.state == "applying" and change_sets.job_gone(queue(APPLY_QUEUE), change_set)}
     response = render_page("change_sets/show.html", "progress", **context)
-    if is_htmx_partial() and change_set.finished:
+    if is_htmx_partial() and (change_set.finished or context["interrupted"]):
         response.status_code = STOP_POLLING
     return response
 

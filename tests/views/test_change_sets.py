@@ -167,3 +167,24 @@ def test_dangling_records_page_plans_their_deletion(client, login_as, panel):
     run_worker()
     names = {r["name"] for r in panel.records("platform-ops.net")}
     assert "old-jenkins.platform-ops.net" not in names and "vpn.platform-ops.net" in names
+
+
+def test_an_apply_whose_job_is_gone_offers_a_resume(client, login_as, panel):
+    from rq.job import Job
+    login_as("admin")
+    token = csrf_token_from(client)
+    client.post("/change-sets/switch", data={"source": "eu-prod", "target": "eu-staging", "zone": "contoso-pay.com",
+                                             "csrf_token": token})
+    change_set = db.session.scalars(select(ChangeSet)).one()
+    client.post(f"/change-sets/{change_set.id}/apply", data={"csrf_token": token})
+    db.session.refresh(change_set)
+    assert 'id="resume-change-set"' not in client.get(f"/change-sets/{change_set.id}").get_data(as_text=True)
+
+    Job.fetch(change_set.job_id, connection=redis_connection()).delete()  # the worker and its job are lost
+
+    page = client.get(f"/change-sets/{change_set.id}").get_data(as_text=True)
+    assert "The worker applying this set stopped before it finished" in page and 'id="resume-change-set"' in page
+    assert client.post(f"/change-sets/{change_set.id}/apply", data={"csrf_token": token}).status_code == 302
+    run_worker()
+    db.session.refresh(change_set)
+    assert change_set.state == "applied"
