@@ -131,12 +131,12 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import (alerts, apps, audit, auth, certificates, chef, dns, home, instances, limits, monitoring,
-                           search, settings, sync, users)
+    from app.views import (alerts, apps, audit, auth, certificates, change_sets, chef, dns, home, instances, limits,
+                           monitoring, search, settings, sync, users)
 
     for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp):
         app.register_blueprint(blueprint)
-    for blueprint in (monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp):
+    for blueprint in (monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp):
         app.register_blueprint(blueprint)
     # Chef authenticates with a bearer token, not a session cookie, and only reads: no CSRF token to check.
     csrf.exempt(chef.bp)
@@ -147,11 +147,12 @@ def _register_commands(app: Flask) -> None:
     from app.commands.alerts import alerts_cli
     from app.commands.api_clients import api_clients_cli
     from app.commands.certificates import certificates_cli
+    from app.commands.dns import dns_cli
     from app.commands.limits import limits_cli
     from app.commands.sync import sync_cli
     from app.commands.users import users_cli
 
-    for group in (users_cli, sync_cli, certificates_cli, api_clients_cli, alerts_cli, limits_cli):
+    for group in (users_cli, sync_cli, certificates_cli, api_clients_cli, alerts_cli, limits_cli, dns_cli):
         app.cli.add_command(group)
 
 

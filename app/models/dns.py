@@ -47,9 +47,14 @@ class DnsRecord(Base):
     app_id: Mapped[int | None] = mapped_column(ForeignKey("apps.id", ondelete="SET NULL"), index=True)
     # Points at nothing the panel knows (no instance, load balancer or record): a subdomain-takeover risk.
     dangling: Mapped[bool] = mapped_column(default=False, index=True)
+    # The instance this record pointed at until a sync saw that instance's address change: "follows <instance>:
+    # old address", until the record is repointed (or points at a known address again).
+    follows_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id", ondelete="SET NULL"),
+                                                            index=True)
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     zone: Mapped[DnsZone] = relationship(back_populates="records")
-    instance: Mapped[Instance | None] = relationship()
+    instance: Mapped[Instance | None] = relationship(foreign_keys=[instance_id])
+    follows_instance: Mapped[Instance | None] = relationship(foreign_keys=[follows_instance_id])
     load_balancer: Mapped[LoadBalancer | None] = relationship()
     app: Mapped[App | None] = relationship()

@@ -101,24 +101,53 @@ class AlertDelivery(Base):
     alert: Mapped[Alert] = relationship(back_populates="deliveries")
 
 
+# planned → applying → applied → rolled_back; or conflict (nothing changed), failed (what was applied was reverted),
+# partially_applied (some chunks applied and could not be reverted: resume or roll back).
+CHANGE_SET_STATES = ("planned", "applying", "applied", "conflict", "failed", "partially_applied", "rolling_back",
+                     "rolled_back")
+CHANGE_SET_FINAL = ("applied", "conflict", "failed", "partially_applied", "rolled_back")
+
+
 class ChangeSet(Base):
     """A group of DNS changes applied as one action, with before/after snapshots for one-click rollback."""
 
     __tablename__ = "change_sets"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # repoint | cluster_switch | rollback
+    kind: Mapped[str] = mapped_column(String(16))  # repoint | cluster_switch | dangling | rollback
     state: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     description: Mapped[str | None] = mapped_column(String(512))
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     applied_at: Mapped[datetime | None]
     rollback_of_id: Mapped[int | None] = mapped_column(ForeignKey("change_sets.id"))
+    # What the plan was asked for ({"from": "eu-prod", "to": "eu-staging", "zone": null}), to show and re-plan.
+    parameters: Mapped[dict | None]
+    applied_by: Mapped[str | None] = mapped_column(String(128))
+    finished_at: Mapped[datetime | None]
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    progress: Mapped[int] = mapped_column(default=0)  # percent of the items done
+    progress_message: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    cloudflare_calls: Mapped[int] = mapped_column(default=0)  # HTTP requests the last apply sent
 
-    items: Mapped[list[ChangeSetItem]] = relationship(back_populates="change_set", order_by="ChangeSetItem.id")
+    items: Mapped[list[ChangeSetItem]] = relationship(back_populates="change_set", order_by="ChangeSetItem.position",
+                                                      cascade="all, delete-orphan")
+    rollback_of: Mapped[ChangeSet | None] = relationship(remote_side=[id])
+
+    @property
+    def finished(self) -> bool:
+        return self.state in CHANGE_SET_FINAL
+
+    @property
+    def active_items(self) -> list[ChangeSetItem]:
+        """The items the operator kept (dropped rows are shown, never applied)."""
+        return [item for item in self.items if item.state != "dropped"]
 
 
 class ChangeSetItem(Base):
+    """One record change: `before` is the exact record as planned (None for a create), `after` what it becomes."""
+
     __tablename__ = "change_set_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -128,10 +157,25 @@ class ChangeSetItem(Base):
     action: Mapped[str] = mapped_column(String(16))  # create | update | delete
     before: Mapped[dict | None]
     after: Mapped[dict | None]
+    # pending | applied | reverted | conflict | failed | dropped
     state: Mapped[str] = mapped_column(String(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(default=0)  # apply order; reverts run in reverse
+    zone_name: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(String(512))  # why the plan holds this row
+    applied: Mapped[dict | None]  # the record as Cloudflare returned it after the apply (for an exact rollback)
 
     change_set: Mapped[ChangeSet] = relationship(back_populates="items")
+
+    @property
+    def record_name(self) -> str:
+        snapshot = self.after or self.before or {}
+        return snapshot.get("name", "")
+
+    @property
+    def record_type(self) -> str:
+        snapshot = self.after or self.before or {}
+        return snapshot.get("type", "")
 
 
 class SyncRun(Base):

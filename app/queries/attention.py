@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import AlertDelivery, App, Certificate, DnsRecord, MaintenanceEvent, Operation, SyncRun
+from app.queries import following
 from app.redaction import redact_text
 
 SHOWN = 10
@@ -33,6 +34,7 @@ class Attention:
     limit_drift: Panel
     dangling_records: Panel
     failed_deliveries: Panel  # alert notifications no channel took: nobody may have heard of the alert
+    following_records: Panel = field(default_factory=Panel)
 
     @property
     def total(self) -> int:
@@ -85,6 +87,8 @@ def needs_attention(session: Session, now: datetime, sync_interval: timedelta) -
             .order_by(AlertDelivery.last_attempt_at.desc()),
             select(func.count()).select_from(AlertDelivery).where(AlertDelivery.state == "failed"),
         ),
+        following_records=Panel(rows=following.following(session, limit=SHOWN),
+                                total=following.following_count(session)),
     )
 
 

@@ -33,6 +33,10 @@ RECORD_GONE = 81044  # "Record does not exist."
 ALREADY_EXISTS = (81058, 81053)  # identical record / CNAME on that name: an earlier attempt of ours may have applied
 HOST_TYPES = frozenset({"CNAME", "MX", "NS", "PTR"})
 EDITABLE = ("name", "content", "ttl", "proxied", "comment", "tags")
+# Operations per batch call: 200 on Free plans, 3,500 on paid ones; the panel assumes Free unless told otherwise.
+BATCH_LIMIT = 200
+# A lost batch answer is read back name by name up to this many names, by listing the whole zone beyond.
+READ_BACK_BY_NAME = 5
 
 
 class CloudflareError(Exception):
@@ -85,6 +89,20 @@ class CloudflareRecord:
     comment: str | None
     modified_on: datetime | None
     tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchChange:
+    """One operation of a batch: `delete` a record, `patch` the given fields of one, or `post` a new one.
+
+    `name` and `type` are the record's (for a post, the new record's): a lost answer is read back by them.
+    """
+
+    action: str  # delete | patch | post
+    name: str
+    type: str
+    record_id: str | None = None
+    fields: dict[str, Any] | None = None  # patch: only the changed fields; post: the whole record
 
 
 class RequestBudget:
@@ -342,6 +360,87 @@ class CloudflareDns:
             if self._read_back(call, lost, lambda: self.get_record(zone, record_id)) is None:
                 return
         raise CloudflareError(call, f"{lost}; read back after each of {self.write_attempts} attempts: still there")
+
+    def batch(self, zone: CloudflareZone, changes: list[BatchChange]) -> list[CloudflareRecord | None]:
+        """Apply deletes, patches and posts in one all-or-nothing call; the records after it, in `changes`' order
+        (None for a delete).
+
+        A lost answer is read back (the names and types concerned, or the whole zone for many names) and the call
+        is repeated only when none of it applied; Cloudflare applies a batch whole or not at all.
+        """
+        if not changes:
+            return []
+        if len(changes) > BATCH_LIMIT:
+            raise ValueError(f"a batch holds at most {BATCH_LIMIT} operations, not {len(changes)}")
+        body: dict[str, list[dict[str, Any]]] = {"deletes": [], "patches": [], "posts": []}
+        for change in changes:
+            if change.action == "delete":
+                body["deletes"].append({"id": change.record_id})
+            elif change.action == "patch":
+                body["patches"].append({"id": change.record_id, **(change.fields or {})})
+            elif change.action == "post":
+                body["posts"].append(dict(change.fields or {}))
+            else:
+                raise ValueError(f"unknown batch action {change.action!r}")
+        call = f"batch of {len(changes)} changes in {zone.name}"
+        lost: str | None = None
+        for _attempt in range(self.write_attempts):
+            try:
+                answer = self._call(call, lambda: self._writer.dns.records.batch(zone_id=zone.cf_id, **body),
+                                    write=True)
+                return self._batch_results(zone, changes, answer)
+            except _AnswerLost as answer_lost:
+                lost = answer_lost.reason
+            applied = self._read_back(call, lost, lambda: self._batch_applied(zone, changes))
+            if applied is not None:
+                return applied
+        raise CloudflareError(call, f"{lost}; read back after each of {self.write_attempts} attempts: not applied")
+
+    @staticmethod
+    def _batch_results(zone: CloudflareZone, changes: list[BatchChange], answer: Any) -> list[CloudflareRecord | None]:
+        patched = iter(getattr(answer, "patches", None) or [])
+        posted = iter(getattr(answer, "posts", None) or [])
+        results: list[CloudflareRecord | None] = []
+        for change in changes:
+            if change.action == "delete":
+                results.append(None)
+            else:
+                results.append(_record(zone.cf_id, next(patched if change.action == "patch" else posted)))
+        return results
+
+    def _batch_applied(self, zone: CloudflareZone, changes: list[BatchChange]) -> list[CloudflareRecord | None] | None:
+        """After a lost answer: the records if the whole batch applied, None if none of it did."""
+        names = {(change.name, change.type) for change in changes}
+        if len(names) <= READ_BACK_BY_NAME:
+            found = [record for name, type in sorted(names)
+                     for record in self.find_records(zone, _full_name(name, zone), type)]
+        else:
+            found = self.records(zone)
+        by_id = {record.cf_id: record for record in found}
+        results: list[CloudflareRecord | None] = []
+        seen: list[bool] = []
+        for change in changes:
+            if change.action == "delete":
+                seen.append(change.record_id not in by_id)
+                results.append(None)
+            elif change.action == "patch":
+                current = by_id.get(change.record_id or "")
+                seen.append(current is not None and _has_changes(current, change.fields or {}, zone))
+                results.append(current)
+            else:
+                fields = change.fields or {}
+                match = next((record for record in found if record.name == _full_name(change.name, zone)
+                              and record.type == change.type
+                              and _same_content(record.type, record.content, str(fields.get("content", "")))), None)
+                seen.append(match is not None)
+                results.append(match)
+        if all(seen):
+            return results
+        if not any(seen):
+            return None
+        # Cloudflare applies a batch whole or not at all: a mix means someone else changed these records meanwhile.
+        raise CloudflareError(f"batch of {len(changes)} changes in {zone.name}",
+                              "the answer was lost and reading back found only part of the batch applied")
 
     @staticmethod
     def _read_back(call: str, lost: str | None, read: Callable[[], T]) -> T:

@@ -5,6 +5,8 @@ record → instance: an A record whose content is an instance's public or privat
 record → load balancer: a CNAME to a load balancer's DNS name, or to `dualstack.<its DNS name>` (the name AWS gives
     for answers with IPv4 and IPv6 addresses).
 record → app: a record whose name is one of an app's domains.
+record follows instance: an A/AAAA record that pointed at an instance until that instance's address changed (the
+    instance still exists): flagged "follows <instance>: old address" until it is repointed.
 record dangling: an A/AAAA/CNAME pointing at nothing we know (no instance, balancer, or record of ours): a takeover risk.
 """
 from __future__ import annotations
@@ -28,6 +30,16 @@ def rebuild(session: Session) -> int:
     ipv6_instance = select(func.min(Instance.id)).where(Instance.ipv6_ip == func.lower(DnsRecord.content))
     wanted_instance = case((DnsRecord.type == "A", ipv4_instance),
                            (DnsRecord.type == "AAAA", ipv6_instance.scalar_subquery()), else_=None)
+    # Before the relation moves: a record losing its instance (which still exists) now follows its old address.
+    changed += session.execute(
+        update(DnsRecord).where(DnsRecord.instance_id.is_not(None), wanted_instance.is_(None))
+        .values(follows_instance_id=DnsRecord.instance_id).execution_options(synchronize_session=False)
+    ).rowcount
+    changed += session.execute(
+        update(DnsRecord).where(DnsRecord.follows_instance_id.is_not(None),
+                                or_(wanted_instance.is_not(None), ~address_records))
+        .values(follows_instance_id=None).execution_options(synchronize_session=False)
+    ).rowcount
     changed += session.execute(
         update(DnsRecord).where(DnsRecord.instance_id.is_distinct_from(wanted_instance))
         .values(instance_id=wanted_instance).execution_options(synchronize_session=False)

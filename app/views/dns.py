@@ -1,10 +1,13 @@
 """Cloudflare DNS: zones with their counts, and each zone's records with what they point at."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
+from sqlalchemy import select
 from flask_login import login_required
 
 from app.extensions import db
+from app.models import Instance
+from app.operations.dangling import dangling_records
 from app.queries import dns_listing
 from app.views.htmx import render_page
 from app.views.query_reader import QueryReader
@@ -44,3 +47,12 @@ def zone(zone_id: int):
     return render_page("dns/zone.html", "results", push_url=url_for("dns.zone", zone_id=zone_id, **params),
                        zone=dns_zone, page=page, filters=filters, errors=reader.errors, params=params,
                        types=dns_listing.zone_record_types(db.session, zone_id)), status
+
+
+@bp.get("/dangling")
+@login_required
+def dangling():
+    """Records pointing at nothing the panel knows (each a subdomain-takeover risk), with a clean-up plan form."""
+    instances = db.session.scalars(select(Instance.name).where(Instance.name.is_not(None), Instance.state == "running")
+                                   .order_by(Instance.name)).all()
+    return render_template("dns/dangling.html", records=dangling_records(db.session), instances=instances)
