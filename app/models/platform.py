@@ -23,6 +23,8 @@ class Region(Base):
     aws_region: Mapped[str] = mapped_column(String(32), index=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     backup_hour: Mapped[int] = mapped_column(default=3)
+    # Minutes past `backup_hour` (local time) the nightly backups start.
+    backup_minute: Mapped[int] = mapped_column(default=0, server_default="0")
 
     clusters: Mapped[list[Cluster]] = relationship(back_populates="region", order_by="Cluster.name")
 
