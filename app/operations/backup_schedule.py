@@ -9,13 +9,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from app.models import Cluster, Database, Region, ScheduledBackupClaim
+from app.models import Cluster, Database, ScheduledBackupClaim
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,6 @@ def due_date(now: datetime, zone: ZoneInfo, hour: int, minute: int, *, last_take
     return None
 
 
-def region_zone(region: Region) -> ZoneInfo:
-    """The region's IANA zone; an unknown name falls back to UTC rather than stopping every region's backups."""
-    try:
-        return ZoneInfo(region.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("region %s has an unknown timezone %r: its backups run on UTC", region.name, region.timezone)
-        return ZoneInfo("UTC")
-
-
 @dataclass(frozen=True)
 class Dispatched:
     """One nightly backup the dispatcher asked for."""
@@ -87,7 +78,7 @@ def dispatch(session: Session, now: datetime, capture: Callable[[Database], str 
     dispatched: list[Dispatched] = []
     for database in databases:
         region = database.cluster.region
-        local_date = due_date(now, region_zone(region), region.backup_hour, region.backup_minute or 0,
+        local_date = due_date(now, region.zone, region.backup_hour, region.backup_minute or 0,
                               last_taken=last_taken.get(database.id), not_before=database.created_at)
         if local_date is None:
             continue
