@@ -200,3 +200,34 @@ def test_the_decision_reads_the_local_clock():
     assert due_date(datetime(2026, 1, 9, 21, 14, tzinfo=UTC), kathmandu, 3, 0, last_taken=date(2026, 1, 9)) is None
     assert due_date(datetime(2026, 1, 9, 21, 15, tzinfo=UTC), kathmandu, 3, 0,
                     last_taken=date(2026, 1, 9)) == date(2026, 1, 10)
+
+
+def test_the_cron_job_asks_the_backup_action_for_a_scheduled_backup(app, db_session, monkeypatch):
+    """The job's wiring. The backup action (`app.operations.database_backups.capture`) and the Databases API client
+    are built on another branch and cannot exist here: a stand-in module records the calls the job makes."""
+    import sys
+    import types
+
+    from app.clients import PlatformClients
+    from app.models import Operation
+    from jobs.backup_dispatch import dispatch_backups
+
+    database = _database(db_session, "tokyo", "Asia/Tokyo", created=datetime(2020, 1, 1, tzinfo=UTC))
+    db_session.commit()
+    calls = []
+
+    def capture(session, dbapi, database_row, *, kind="manual", actor):
+        calls.append((dbapi, database_row.id, kind, actor))
+        operation = Operation(kind="backup.capture", target=database_row.name, state="pending")
+        session.add(operation)
+        session.flush()
+        return operation
+
+    monkeypatch.setitem(sys.modules, "app.operations.database_backups", types.SimpleNamespace(capture=capture))
+    monkeypatch.setattr(PlatformClients, "databases_api", lambda self: "dbapi-client", raising=False)
+
+    assert dispatch_backups() == 1  # the database existed last night: its backup is due now, once
+    assert dispatch_backups() == 0
+    assert calls == [("dbapi-client", database.id, "scheduled", "schedule")]
+    claim = db_session.scalars(select(ScheduledBackupClaim)).one()
+    assert claim.operation_uuid == db_session.scalars(select(Operation)).one().uuid

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from app.models import Alert, Backup, Operation
+from app.models import Alert, Backup, Operation, utcnow
 from app.operations.restore_drills import (
     DrillRefused, choose_backup, drill_failed, drill_now, drill_passed, run_drills,
 )
@@ -140,3 +140,29 @@ def test_choose_backup_is_weekly_per_database_whatever_backup_was_drilled():
     assert choose_backup([older, newer], {1: START + timedelta(days=1)}, START + timedelta(days=3)) is None
     assert choose_backup([older, newer], {1: START + timedelta(days=1)}, START + timedelta(days=8)) is newer
     assert choose_backup([Row(3, START, "failed")], {}, START) is None
+
+
+def test_the_cron_job_asks_the_verify_action_for_the_due_drills(app, db_session, monkeypatch):
+    """The job's wiring. The verify action (`app.operations.database_backups.verify`) and the Databases API client
+    are built on another branch and cannot exist here: a stand-in module records the calls the job makes."""
+    import sys
+    import types
+
+    from app.clients import PlatformClients
+    from jobs.restore_drills import run_restore_drills
+
+    shop = _database(db_session, "shop")
+    newest = make.backup(db_session, shop, started_at=START)
+    db_session.commit()
+    calls = []
+
+    def verify(session, dbapi, backup, *, actor):
+        calls.append((dbapi, backup.id, actor))
+        return Verifier(session, utcnow)(backup)
+
+    monkeypatch.setitem(sys.modules, "app.operations.database_backups", types.SimpleNamespace(verify=verify))
+    monkeypatch.setattr(PlatformClients, "databases_api", lambda self: "dbapi-client", raising=False)
+
+    assert run_restore_drills() == 1
+    assert run_restore_drills() == 0  # drilled this week already
+    assert calls == [("dbapi-client", newest.id, "restore-drills")]
