@@ -231,3 +231,26 @@ def test_the_cron_job_asks_the_backup_action_for_a_scheduled_backup(app, db_sess
     assert calls == [("dbapi-client", database.id, "scheduled", "schedule")]
     claim = db_session.scalars(select(ScheduledBackupClaim)).one()
     assert claim.operation_uuid == db_session.scalars(select(Operation)).one().uuid
+
+
+def test_a_regions_backup_time_comes_from_deis_clusters_and_a_bad_minute_is_refused(db_session):
+    import json
+
+    import pytest
+
+    from app.cluster_settings import ClusterSettingsError, parse_clusters
+    from app.models import Region
+    from app.sync.platform import ensure_clusters
+
+    cluster = {"name": "np-prod", "url": "https://deis.np.test", "username": "admin-panel", "token": "t",
+               "region": "nepal", "aws_region": "ap-south-1", "timezone": "Asia/Kathmandu", "backup_hour": 2,
+               "backup_minute": 45}
+    ensure_clusters(db_session, [settings.as_config() for settings in parse_clusters(json.dumps([cluster]))])
+    db_session.commit()
+    region = db_session.scalars(select(Region)).one()
+    assert (region.backup_hour, region.backup_minute) == (2, 45)
+    assert backup_instant(date(2026, 1, 10), region.zone, region.backup_hour, region.backup_minute) == datetime(
+        2026, 1, 9, 21, 0, tzinfo=UTC)
+
+    with pytest.raises(ClusterSettingsError, match="backup_minute"):
+        parse_clusters(json.dumps([{**cluster, "backup_minute": 60}]))
