@@ -1,13 +1,17 @@
-"""`flask backup-policy ...`: a cluster's backup rotation policy, and the dry run of what it would delete."""
+"""`flask backup-policy ...`: a cluster's backup rotation policy, the dry run of what it would delete, and an
+on-demand restore drill."""
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.clients import for_config
 from app.extensions import db
 from app.models import Cluster, utcnow
 from app.operations.backup_rotation import PolicyRefused, set_policy
+from app.operations.restore_drills import DrillRefused, drill_now
 from app.queries.backup_rotation import DatabaseNotFound, policy_for, rotation_preview
 
 backup_policy_cli = AppGroup("backup-policy", help="Backup rotation per cluster: show, set, and a dry run per app.")
@@ -66,3 +70,22 @@ def set_command(cluster_name: str, **numbers: int | None) -> None:
     except PolicyRefused as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"{cluster.name}: {policy_for(db.session, cluster.id).describe()}")
+
+
+@backup_policy_cli.command("drill")
+@click.argument("app_name", metavar="APP")
+@click.option("--cluster", help="The app's cluster, when apps of that name run on several.")
+def drill(app_name: str, cluster: str | None) -> None:
+    """A restore drill of APP's newest good backup now, whenever it was last drilled (the result comes back
+    asynchronously: the backup shows verified, or an alert says why not)."""
+    database = _preview(app_name, cluster).database
+    # Imported here: the verify action lives in the Databases API side of the panel (its own module).
+    from app.operations import database_backups
+
+    dbapi = for_config(current_app.config).databases_api()
+    try:
+        backup = drill_now(db.session, database,
+                           lambda row: database_backups.verify(db.session, dbapi, row, actor=CLI_ACTOR))
+    except DrillRefused as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"restore drill of backup #{backup.id} of {database.name} started")

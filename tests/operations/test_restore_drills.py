@@ -166,3 +166,31 @@ def test_the_cron_job_asks_the_verify_action_for_the_due_drills(app, db_session,
     assert run_restore_drills() == 1
     assert run_restore_drills() == 0  # drilled this week already
     assert calls == [("dbapi-client", newest.id, "restore-drills")]
+
+
+def test_flask_drill_starts_one_now_and_refuses_without_a_good_backup(app, db_session, monkeypatch):
+    """`flask backup-policy drill APP`, wired to a stand-in for the verify action (built on another branch)."""
+    import sys
+    import types
+
+    from app.clients import PlatformClients
+
+    shop, empty = _database(db_session, "shop"), _database(db_session, "empty")
+    newest = make.backup(db_session, shop, started_at=START)
+    db_session.commit()
+    calls = []
+
+    def verify(session, dbapi, backup, *, actor):
+        calls.append((backup.id, actor))
+        return Verifier(session, utcnow)(backup)
+
+    monkeypatch.setitem(sys.modules, "app.operations.database_backups", types.SimpleNamespace(verify=verify))
+    monkeypatch.setattr(PlatformClients, "databases_api", lambda self: "dbapi-client", raising=False)
+    runner = app.test_cli_runner()
+
+    started = runner.invoke(args=["backup-policy", "drill", "shop"])
+    refused = runner.invoke(args=["backup-policy", "drill", "empty"])
+
+    assert started.exit_code == 0 and f"restore drill of backup #{newest.id} of shop started" in started.output
+    assert refused.exit_code == 1 and "database empty has no good backup to drill" in refused.output
+    assert calls == [(newest.id, "cli")]
