@@ -98,7 +98,8 @@ def _started_by_a_worker_that_then_died(queue: Queue, job) -> None:
         pipeline.execute()
 
 
-def test_a_job_no_worker_takes_alerts_once_and_resolves_when_it_has_moved_on(db_session, fresh_queue):
+def test_a_job_no_worker_takes_alerts_once_and_resolves_when_it_has_moved_on(db_session, fresh_queue, client,
+                                                                            login_as):
     job = fresh_queue.enqueue("jobs.stuck_operations.check_stuck_operations")
     later = utcnow() + timedelta(minutes=20)
 
@@ -111,6 +112,9 @@ def test_a_job_no_worker_takes_alerts_once_and_resolves_when_it_has_moved_on(db_
     assert alert.kind == "job_queued_too_long" and alert.resolved_at is None
     assert f"has waited 25 minutes in queue {fresh_queue.name}" in alert.message  # kept up to date
     assert "jobs.stuck_operations.check_stuck_operations" in alert.message
+    login_as("viewer")
+    page = client.get("/alerts/?kind=job_queued_too_long").get_data(as_text=True)
+    assert f"in queue {fresh_queue.name}" in page
 
     fresh_queue.empty()
     assert job_watchdog.check(db_session, [fresh_queue], later + timedelta(minutes=10), timedelta(minutes=15),
