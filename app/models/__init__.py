@@ -10,8 +10,8 @@ from app.models.platform import App, Certificate, Cluster, Domain, LimitSet, Reg
 from app.models.users import ApiClient, User
 
 __all__ = [
-    "Alert", "AlertDelivery", "ApiClient", "App", "AuditEvent", "Backup", "BackupPolicy", "Base", "Certificate", "ChangeSet", "ChangeSetItem",
-    "Cluster", "Database", "DnsRecord", "DnsZone", "Domain", "Instance", "InternalTool", "LimitSet", "LoadBalancer",
-    "LoadBalancerMember", "MaintenanceEvent", "MonitorWatchOverride", "Operation", "Region", "ScheduledBackupClaim", "SyncRun", "User",
-    "utcnow",
+    "Alert", "AlertDelivery", "ApiClient", "App", "AuditEvent", "Backup", "BackupPolicy", "Base", "Certificate",
+    "ChangeSet", "ChangeSetItem", "Cluster", "Database", "DnsRecord", "DnsZone", "Domain", "Instance",
+    "InternalTool", "LimitSet", "LoadBalancer", "LoadBalancerMember", "MaintenanceEvent", "MonitorWatchOverride",
+    "Operation", "Region", "ScheduledBackupClaim", "SyncRun", "User", "utcnow",
 ]
