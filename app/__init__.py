@@ -146,6 +146,7 @@ def _register_blueprints(app: Flask) -> None:
 def _register_commands(app: Flask) -> None:
     from app.commands.alerts import alerts_cli
     from app.commands.api_clients import api_clients_cli
+    from app.commands.backups_rotation import backup_policy_cli
     from app.commands.certificates import certificates_cli
     from app.commands.dns import dns_cli
     from app.commands.limits import limits_cli
@@ -154,6 +155,7 @@ def _register_commands(app: Flask) -> None:
 
     for group in (users_cli, sync_cli, certificates_cli, api_clients_cli, alerts_cli, limits_cli, dns_cli):
         app.cli.add_command(group)
+    app.cli.add_command(backup_policy_cli)
 
 
 def _register_template_helpers(app: Flask) -> None:

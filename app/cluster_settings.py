@@ -34,6 +34,7 @@ class DeisClusterSettings(BaseModel):
     aws_region: str = Field(min_length=1)
     timezone: str = "UTC"
     backup_hour: int = Field(default=3, ge=0, le=23)
+    backup_minute: int = Field(default=0, ge=0, le=59)  # nightly backups start at backup_hour:backup_minute, local
     kind: Literal["production", "staging", "monitoring"] = "production"
     monitored_from: str | None = None
     load_balancer: str | None = None

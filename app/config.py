@@ -56,6 +56,26 @@ def _role_arns(raw: str) -> dict[str, str]:
     return dict(arns)
 
 
+def _stale_minutes(raw: str) -> dict[str, int]:
+    """`OPERATION_STALE_MINUTES`: a JSON object of operation kind to minutes, e.g. {"backup.capture": 180,
+    "default": 60}; kinds it does not name keep their defaults."""
+    if not raw.strip():
+        return {}
+    example = 'like {"backup.capture": 180, "default": 60}'
+    try:
+        minutes = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"OPERATION_STALE_MINUTES is not valid JSON ({error}): write it {example}") from error
+    if not isinstance(minutes, dict):
+        raise ConfigError(f"OPERATION_STALE_MINUTES must be a JSON object {example}")
+    bad = [f"{kind!r}: {value!r}" for kind, value in minutes.items()
+           if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10080]
+    if bad:
+        raise ConfigError("OPERATION_STALE_MINUTES: minutes must be whole numbers from 1 to 10080 (a week), not "
+                          + ", ".join(bad))
+    return dict(minutes)
+
+
 def _names(env: dict[str, str], key: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in (env.get(key) or "").split(",") if name.strip())
 
@@ -161,6 +181,11 @@ class Settings:
     cert_alert_days: tuple[int, ...] = (30, 14, 7, 1)
     # Issue 13: each limit enforcement write is a deploy; this long a pause between two.
     limits_enforce_interval: float = 2.0
+    # Issue 12: watchdogs. Minutes an operation may stay in progress, per kind ("default" for the others), before it
+    # is marked stale; minutes a job may wait in its queue, or run (at least its own timeout), before an alert.
+    operation_stale_minutes: dict[str, int] = field(default_factory=dict)
+    job_queued_alert_minutes: int = 15
+    job_running_alert_minutes: int = 60
 
     @property
     def production(self) -> bool:
@@ -216,6 +241,9 @@ class Settings:
             alert_email_from=_sender(env),
             cert_alert_days=_cert_alert_days(env.get("CERT_ALERT_DAYS") or DEFAULT_CERT_ALERT_DAYS),
             limits_enforce_interval=_number(env, "LIMITS_ENFORCE_INTERVAL_SECONDS", "2", float),
+            operation_stale_minutes=_stale_minutes(env.get("OPERATION_STALE_MINUTES") or ""),
+            job_queued_alert_minutes=_number(env, "JOB_QUEUED_ALERT_MINUTES", "15"),
+            job_running_alert_minutes=_number(env, "JOB_RUNNING_ALERT_MINUTES", "60"),
         )
         settings.check()
         return settings
@@ -248,7 +276,9 @@ class Settings:
         if not 0 <= self.limits_enforce_interval <= 3600:  # also refuses NaN
             raise ConfigError("LIMITS_ENFORCE_INTERVAL_SECONDS must be between 0 and 3600 (seconds between two limit "
                               f"writes), not {self.limits_enforce_interval:g}")
-        for name, value in (("SESSION_IDLE_MINUTES", self.session_idle_minutes),
+        for name, value in (("JOB_QUEUED_ALERT_MINUTES", self.job_queued_alert_minutes),
+                            ("JOB_RUNNING_ALERT_MINUTES", self.job_running_alert_minutes),
+                            ("SESSION_IDLE_MINUTES", self.session_idle_minutes),
                             ("SESSION_MAX_HOURS", self.session_max_hours), ("REAUTH_MINUTES", self.reauth_minutes)):
             if value < 1:
                 raise ConfigError(f"{name} must be at least 1, not {value}")

@@ -4,7 +4,10 @@ import os
 from rq import cron
 
 from jobs.alerts import run_alerts
+from jobs.backup_dispatch import dispatch_backups
+from jobs.job_watchdog import watch_jobs
 from jobs.limits import enforce_limits_job
+from jobs.restore_drills import run_restore_drills
 from jobs.stuck_operations import check_stuck_operations
 from jobs.sync import sync_all
 
@@ -16,3 +19,6 @@ cron.register(check_stuck_operations, queue_name="default", cron="*/5 * * * *", 
               name="stuck-operations")
 cron.register(run_alerts, queue_name="default", cron="*/15 * * * *", job_timeout=600, name="alerts")
 cron.register(enforce_limits_job, queue_name="default", cron="17 * * * *", job_timeout=3600, name="limits-enforce")
+cron.register(dispatch_backups, queue_name="backups", cron="*/15 * * * *", job_timeout=600, name="backup-dispatch")
+cron.register(run_restore_drills, queue_name="backups", cron="40 * * * *", job_timeout=600, name="restore-drills")
+cron.register(watch_jobs, queue_name="default", cron="*/5 * * * *", job_timeout=120, name="job-watchdog")

@@ -1,4 +1,4 @@
-"""Job: alert on operations that have been pending or running for too long."""
+"""Job: mark stale, and alert on, operations in progress longer than their kind's threshold."""
 from __future__ import annotations
 
 from app.extensions import db
@@ -8,5 +8,5 @@ from jobs.context import panel
 
 
 def check_stuck_operations() -> int:
-    panel()
-    return len(stuck_operations.check(db.session, utcnow()))
+    app = panel()
+    return len(stuck_operations.check(db.session, utcnow(), app.config["SETTINGS"].operation_stale_minutes))

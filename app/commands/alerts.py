@@ -25,7 +25,7 @@ def run(wait: float) -> None:
         click.echo("no channel configured (ALERT_WEBHOOK_URLS, SMTP_URL + ALERT_EMAIL_TO): alerts are only"
                    " shown on the alerts page", err=True)
     report = alert_checks.run_all(db.session, channels, utcnow(), settings.cert_alert_days,
-                                  redis_locks(redis_connection(), wait_seconds=wait))
+                                  redis_locks(redis_connection(), wait_seconds=wait), settings.operation_stale_minutes)
     if report.skipped:
         raise click.ClickException("another alerts run is in progress; try again with a longer --wait")
     for outcome in report.outcomes:

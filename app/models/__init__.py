@@ -2,7 +2,7 @@
 from app.models.audit import AuditEvent
 from app.models.aws import Instance, LoadBalancer, LoadBalancerMember, MaintenanceEvent
 from app.models.base import Base, utcnow
-from app.models.databases import Backup, Database
+from app.models.databases import Backup, BackupPolicy, Database, ScheduledBackupClaim
 from app.models.dns import DnsRecord, DnsZone
 from app.models.monitoring import InternalTool, MonitorWatchOverride
 from app.models.operations import Alert, AlertDelivery, ChangeSet, ChangeSetItem, Operation, SyncRun
@@ -10,8 +10,8 @@ from app.models.platform import App, Certificate, Cluster, Domain, LimitSet, Reg
 from app.models.users import ApiClient, User
 
 __all__ = [
-    "Alert", "AlertDelivery", "ApiClient", "App", "AuditEvent", "Backup", "Base", "Certificate", "ChangeSet", "ChangeSetItem",
-    "Cluster", "Database", "DnsRecord", "DnsZone", "Domain", "Instance", "InternalTool", "LimitSet", "LoadBalancer",
-    "LoadBalancerMember", "MaintenanceEvent", "MonitorWatchOverride", "Operation", "Region", "SyncRun", "User",
-    "utcnow",
+    "Alert", "AlertDelivery", "ApiClient", "App", "AuditEvent", "Backup", "BackupPolicy", "Base", "Certificate",
+    "ChangeSet", "ChangeSetItem", "Cluster", "Database", "DnsRecord", "DnsZone", "Domain", "Instance",
+    "InternalTool", "LimitSet", "LoadBalancer", "LoadBalancerMember", "MaintenanceEvent", "MonitorWatchOverride",
+    "Operation", "Region", "ScheduledBackupClaim", "SyncRun", "User", "utcnow",
 ]

@@ -1,9 +1,9 @@
 """Databases created for apps through the Databases API, and their backups (metadata only)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -51,3 +51,35 @@ class Backup(Base):
 
     database: Mapped[Database] = relationship(back_populates="backups", foreign_keys=[database_id])
     cloned_from: Mapped[Backup | None] = relationship(remote_side=[id])
+
+
+class ScheduledBackupClaim(Base):
+    """A nightly backup taken for one database on one local date of its region: the unique key makes concurrent
+    dispatchers (or a rerun after a crash) enqueue it once."""
+
+    __tablename__ = "scheduled_backup_claims"
+    __table_args__ = (UniqueConstraint("database_id", "local_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    database_id: Mapped[int] = mapped_column(ForeignKey("databases.id", ondelete="CASCADE"))
+    local_date: Mapped[date]
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    operation_uuid: Mapped[str | None] = mapped_column(String(36))
+
+
+class BackupPolicy(Base):
+    """How many backups rotation keeps for the databases of one cluster (no row: the defaults)."""
+
+    __tablename__ = "backup_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), unique=True)
+    keep_daily: Mapped[int] = mapped_column(default=7)
+    keep_weekly: Mapped[int] = mapped_column(default=4)
+    keep_monthly: Mapped[int] = mapped_column(default=6)
+    # Manual and uploaded backups are kept until someone deletes them, but never more than this many.
+    manual_cap: Mapped[int] = mapped_column(default=20)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+
+    cluster: Mapped[Cluster] = relationship()

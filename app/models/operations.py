@@ -9,7 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
 
-OPERATION_STATES = ("pending", "running", "succeeded", "failed")
+# stale: in progress past its kind's threshold, marked by the watchdog (a late result may still end it).
+OPERATION_STATES = ("pending", "running", "succeeded", "failed", "stale")
 # A sync run the mass-deletion guard stopped from deleting: it waits for an admin's confirmation.
 SYNC_NEEDS_CONFIRMATION = "needs_confirmation"
 

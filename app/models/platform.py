@@ -1,8 +1,10 @@
 """Regions, Deis clusters and what runs on them: apps, domains, certificates and the desired limit sets."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
     from app.models.databases import Database
 
 CLUSTER_KINDS = ("production", "staging", "monitoring")
+log = logging.getLogger(__name__)
 
 
 class Region(Base):
@@ -23,8 +26,19 @@ class Region(Base):
     aws_region: Mapped[str] = mapped_column(String(32), index=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     backup_hour: Mapped[int] = mapped_column(default=3)
+    # Minutes past `backup_hour` (local time) the nightly backups start.
+    backup_minute: Mapped[int] = mapped_column(default=0, server_default="0")
 
     clusters: Mapped[list[Cluster]] = relationship(back_populates="region", order_by="Cluster.name")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The region's IANA zone; an unknown name reads as UTC rather than stopping every region's backups."""
+        try:
+            return ZoneInfo(self.timezone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("region %s has an unknown timezone %r: read as UTC", self.name, self.timezone)
+            return ZoneInfo("UTC")
 
 
 class Cluster(Base):

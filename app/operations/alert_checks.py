@@ -55,7 +55,7 @@ def channels_for(settings: Settings) -> list[Channel]:
 
 
 def run_all(session: Session, channels: Sequence[Channel], now: datetime, cert_alert_days: Sequence[int],
-            lock: LockFactory | None = None) -> CheckReport:
+            lock: LockFactory | None = None, stale_minutes: dict[str, int] | None = None) -> CheckReport:
     """Run every check, then deliver every pending notice; one run at a time when `lock` is given."""
     with (lock(LOCK_NAME) if lock else nullcontext(True)) as acquired:
         if not acquired:
@@ -64,7 +64,7 @@ def run_all(session: Session, channels: Sequence[Channel], now: datetime, cert_a
         check_certificates(session, now, cert_alert_days)
         check_sync_failures(session, now)
         session.commit()
-        stuck_operations.check(session, now)
+        stuck_operations.check(session, now, stale_minutes)
         outcomes = deliver_pending(session, channels, now)
         counts = dict(session.execute(select(Alert.kind, func.count()).where(Alert.resolved_at.is_(None))
                                       .group_by(Alert.kind)).all())
@@ -74,7 +74,8 @@ def run_all(session: Session, channels: Sequence[Channel], now: datetime, cert_a
 def run_configured(session: Session, settings: Settings, now: datetime, lock: LockFactory | None = None
                    ) -> CheckReport:
     """`run_all` with the channels and thresholds of `settings`."""
-    return run_all(session, channels_for(settings), now, settings.cert_alert_days, lock)
+    return run_all(session, channels_for(settings), now, settings.cert_alert_days, lock,
+                   settings.operation_stale_minutes)
 
 
 # -- maintenance events --------------------------------------------------------------------------------------------

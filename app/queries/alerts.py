@@ -12,7 +12,8 @@ from app.queries.paging import Page, paginate
 from app.services.notify import mask_smtp_url, mask_webhook_url
 
 ALERT_STATES = ("open", "acknowledged", "resolved")
-ALERT_KINDS = ("maintenance_event", "certificate_expiry", "sync_failing", "operation_stuck")
+ALERT_KINDS = ("maintenance_event", "certificate_expiry", "sync_failing", "operation_stuck", "restore_drill_failed",
+               "job_queued_too_long", "job_running_too_long")
 PER_PAGE = 50
 
 

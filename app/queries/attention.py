@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -35,6 +38,7 @@ class Attention:
     dangling_records: Panel
     failed_deliveries: Panel  # alert notifications no channel took: nobody may have heard of the alert
     following_records: Panel = field(default_factory=Panel)
+    failed_jobs: Panel = field(default_factory=Panel)  # rows: FailedJobs per queue with failures
 
     @property
     def total(self) -> int:
@@ -45,13 +49,14 @@ def _panel(session: Session, query, count_query) -> Panel:
     return Panel(rows=list(session.scalars(query.limit(SHOWN)).unique()), total=session.scalar(count_query) or 0)
 
 
-def needs_attention(session: Session, now: datetime, sync_interval: timedelta) -> Attention:
-    """Collect every home-page panel with a bounded number of queries."""
+def needs_attention(session: Session, now: datetime, sync_interval: timedelta,
+                    queues: list[Queue] | None = None) -> Attention:
+    """Collect every home-page panel with a bounded number of queries (and of `queues`' failed jobs)."""
     upcoming_events = MaintenanceEvent.completed.is_(False)
     expiring = Certificate.expires_at < now + CERTIFICATE_WARNING
     stuck = (Operation.state.in_(("pending", "running")) & (Operation.created_at < now - STUCK_AFTER)) | (
         (Operation.state == "failed") & (Operation.finished_at > now - timedelta(days=1))
-    )
+    ) | (Operation.state == "stale")
     return Attention(
         maintenance_events=_panel(
             session,
@@ -89,7 +94,31 @@ def needs_attention(session: Session, now: datetime, sync_interval: timedelta) -
         ),
         following_records=Panel(rows=following.following(session, limit=SHOWN),
                                 total=following.following_count(session)),
+        failed_jobs=failed_jobs(queues or []),
     )
+
+
+@dataclass
+class FailedJobs:
+    queue: str
+    count: int | None  # None: Redis did not answer
+    latest: str | None = None  # the newest failed job's function
+
+
+def failed_jobs(queues: list[Queue]) -> Panel:
+    """RQ's failed jobs per queue (only queues with some); an unreachable Redis is one row saying so."""
+    rows: list[FailedJobs] = []
+    try:
+        for queue in queues:
+            registry = FailedJobRegistry(queue=queue)
+            count = registry.count
+            if count:
+                newest = registry.get_job_ids(0, 0, desc=True)
+                job = queue.fetch_job(newest[0]) if newest else None
+                rows.append(FailedJobs(queue.name, count, job.func_name if job else None))
+    except RedisError:
+        return Panel(rows=[FailedJobs("redis", None)], total=1)
+    return Panel(rows=rows, total=sum(row.count for row in rows))
 
 
 @dataclass

@@ -25,6 +25,7 @@ def ensure_clusters(session: Session, cluster_configs: list[dict]) -> Counts:
         regions[config["region"]] = {
             "name": config["region"], "aws_region": config["aws_region"],
             "timezone": config.get("timezone") or "UTC", "backup_hour": int(config.get("backup_hour", 3)),
+            "backup_minute": int(config.get("backup_minute", 0)),
         }
     counts = Counts()
     region_result = upsert(session, Region, lambda row: row["name"], regions.values(), [])
