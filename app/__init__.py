@@ -141,6 +141,11 @@ def _register_blueprints(app: Flask) -> None:
     # Chef authenticates with a bearer token, not a session cookie, and only reads: no CSRF token to check.
     csrf.exempt(chef.bp)
     app.register_blueprint(chef.bp)
+    # dbapi authenticates each callback with an HMAC signature over the raw body, not a session cookie.
+    from app.views import dbapi_callbacks
+
+    csrf.exempt(dbapi_callbacks.bp)
+    app.register_blueprint(dbapi_callbacks.bp)
 
 
 def _register_commands(app: Flask) -> None:
