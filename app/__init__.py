@@ -151,12 +151,16 @@ def _register_blueprints(app: Flask) -> None:
 def _register_commands(app: Flask) -> None:
     from app.commands.alerts import alerts_cli
     from app.commands.api_clients import api_clients_cli
+    from app.commands.backups import backups_cli
     from app.commands.certificates import certificates_cli
+    from app.commands.databases import databases_cli
     from app.commands.limits import limits_cli
     from app.commands.sync import sync_cli
     from app.commands.users import users_cli
 
     for group in (users_cli, sync_cli, certificates_cli, api_clients_cli, alerts_cli, limits_cli):
+        app.cli.add_command(group)
+    for group in (databases_cli, backups_cli):
         app.cli.add_command(group)
 
 
