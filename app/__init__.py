@@ -138,6 +138,9 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     for blueprint in (monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp):
         app.register_blueprint(blueprint)
+    from app.views import databases
+
+    app.register_blueprint(databases.bp)
     # Chef authenticates with a bearer token, not a session cookie, and only reads: no CSRF token to check.
     csrf.exempt(chef.bp)
     app.register_blueprint(chef.bp)

@@ -7,15 +7,13 @@ instance whose db_role is primary), never an address: a failover only has to mov
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
 from app.models import App, Backup, Database, DnsRecord, Instance, Operation
 from app.models.base import utcnow
-from app.redaction import redact_text
+from app.queries.databases import hand_set_database_url
 from app.services.databases_api import DatabasesApi, DatabasesApiError
 
 ADDRESS_RECORD_TYPES = ("A", "AAAA")
@@ -44,19 +42,6 @@ def database_name_for(app: App) -> str:
     if not name or not name[0].isalpha() or name in ("postgres", "public") or name.startswith("pg_"):
         name = f"app_{name}"
     return name[:63]
-
-
-def hand_set_database_url(app: App) -> str | None:
-    """Where the app's DATABASE_URL points when it was set by hand (not by a database of the panel), masked."""
-    value = (app.config_values or {}).get("DATABASE_URL")
-    if not value:
-        return None
-    database = app.database
-    if database is not None and database.state == "ready":
-        parts = urlsplit(str(value))
-        if parts.hostname == database.host and parts.path.lstrip("/") == database.name:
-            return None
-    return redact_text(str(value))
 
 
 def check_can_create(session: Session, app: App, *, replace: bool) -> str:

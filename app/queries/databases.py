@@ -3,13 +3,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import App, Backup, Cluster, Database, Operation
+from app.redaction import redact_text
 
 RUNNING = ("pending", "running")
+
+
+def hand_set_database_url(app: App) -> str | None:
+    """Where the app's DATABASE_URL points when it was set by hand (not by a database of the panel), masked."""
+    value = (app.config_values or {}).get("DATABASE_URL")
+    if not value:
+        return None
+    database = app.database
+    if database is not None and database.state == "ready":
+        parts = urlsplit(str(value))
+        if parts.hostname == database.host and parts.path.lstrip("/") == database.name:
+            return None
+    return redact_text(str(value))
 
 
 class AppNotFound(LookupError):
@@ -115,3 +130,27 @@ def wait_finished(session: Session, operation: Operation, *, timeout: float, pol
         if current is None or current.state not in RUNNING or time.monotonic() >= deadline:
             return current or operation
         time.sleep(poll)
+
+
+@dataclass(frozen=True)
+class DatabasePanel:
+    """The app page's database and backups section."""
+
+    app: App
+    database: Database | None
+    backups: list[Backup]
+    running: list[Operation]
+    chart: SizeChart
+    hand_set_url: str | None  # masked
+    clone_targets: list[App]  # other apps with a ready database
+
+
+def database_panel(session: Session, app: App) -> DatabasePanel:
+    """What the app page shows of the app's database: backups, operations in progress, sizes, clone targets."""
+    database = app.database if app.database is not None and app.database.state != "failed" else None
+    backups = backups_of(session, database)
+    targets = list(session.scalars(
+        select(App).join(Database, Database.app_id == App.id)
+        .where(Database.state == "ready", App.id != app.id).order_by(App.name)))
+    return DatabasePanel(app=app, database=database, backups=backups, running=running_operations(session, database),
+                         chart=size_chart(backups), hand_set_url=hand_set_database_url(app), clone_targets=targets)
