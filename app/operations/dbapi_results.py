@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.models import App, Backup, Database, Operation
+from app.models import Alert, App, Backup, Database, Operation
 from app.models.base import utcnow
+from app.operations import alerts
 from app.services.databases_api import verify_signature
 from app.services.deis import DeisClient, DeisError
 
@@ -113,8 +114,33 @@ def _apply(session: Session, deis: Callable[[str], DeisClient], operation: Opera
             backup.size_bytes = remote.get("size_bytes") if succeeded else backup.size_bytes
             backup.finished_at = utcnow()
     elif operation.kind == "backup.verify":
-        operation.result = {**(operation.result or {}), "verification": payload.get("verification")}
+        _drilled(session, operation, payload, succeeded)
     return None
+
+
+def _drilled(session: Session, operation: Operation, payload: dict[str, Any], succeeded: bool) -> None:
+    """Record a restore drill on its backup; a failed drill raises an alert, a good one resolves it."""
+    figures = payload.get("verification") or {}
+    operation.result = {**(operation.result or {}), "verification": figures}
+    backup = session.get(Backup, int(operation.target_id or 0))
+    if backup is None:
+        return
+    now = utcnow()
+    backup.verification = "verified" if succeeded else "failed"
+    backup.verified_at = now
+    backup.verified_tables = figures.get("tables") if succeeded else None
+    backup.verified_rows = figures.get("rows") if succeeded else None
+    backup.verification_error = None if succeeded else operation.error
+    label = operation.target or f"database {backup.database_id}"
+    dedup_key = f"backup-drill:{backup.database_id}"
+    if not succeeded:
+        alerts.raise_alert(session, kind="backup_drill", dedup_key=dedup_key, severity="critical", now=now,
+                           message=f"Restore drill of backup #{backup.id} of {label} failed: {operation.error}",
+                           target=label, target_type="backup", target_id=str(backup.id))
+        return
+    open_alert = session.scalar(select(Alert).where(Alert.dedup_key == dedup_key, Alert.resolved_at.is_(None)))
+    if open_alert is not None:
+        alerts.resolve(session, open_alert, now)
 
 
 def _database_created(session: Session, deis: Callable[[str], DeisClient], operation: Operation,

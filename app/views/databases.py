@@ -98,6 +98,21 @@ def restore(app_id: int, backup_id: int):
     return _outcome(app, operation, f"Restore of backup #{backup.id} into {app.name}")
 
 
+@bp.post("/<int:app_id>/backups/<int:backup_id>/verify")
+@admin_required
+def verify(app_id: int, backup_id: int):
+    """A restore drill of one backup, on demand."""
+    app = db.get_or_404(App, app_id)
+    backup = _backup_of(app, backup_id)
+    try:
+        operation = database_backups.verify(db.session, for_config(current_app.config).databases_api(), backup,
+                                            actor=current_user.username)
+    except BackupRefused as error:
+        flash(f"{error} Nothing was changed.", "error")
+        return _back(app)
+    return _outcome(app, operation, f"Restore drill of backup #{backup.id}")
+
+
 @bp.post("/<int:app_id>/backups/<int:backup_id>/clone")
 @admin_required
 def clone(app_id: int, backup_id: int):

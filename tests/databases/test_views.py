@@ -61,11 +61,15 @@ def test_create_capture_restore_and_clone_from_the_app_page(admin, client, sandb
     restore = latest_operation()
     assert (restore.kind, restore.state) == ("database.restore", "succeeded")
 
+    admin(f"/apps/{billing.id}/backups/{backup.id}/verify")
+    assert latest_operation().kind == "backup.verify" and latest_operation().state == "succeeded"
+    assert re.search(r">verified</span> <small>\d+ tables, \d+ rows</small>", page_of(client, "billing"))
+
     cloned = admin(f"/apps/{billing.id}/backups/{backup.id}/clone", target=str(blog.id)).get_data(as_text=True)
     assert "restore it from blog" in cloned
     assert re.search(r"cloned <small>\(of #%d\)</small>" % backup.id, page_of(client, "blog"))
     actions = set(db.session.scalars(select(AuditEvent.action).where(AuditEvent.actor == "alice")))
-    assert {"database.create", "backup.capture", "backup.restore", "backup.clone"} <= actions
+    assert {"database.create", "backup.capture", "backup.restore", "backup.verify", "backup.clone"} <= actions
 
 
 def test_a_hand_set_database_url_shows_masked_and_needs_the_typed_name(admin, client, sandbox):
