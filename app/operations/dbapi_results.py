@@ -91,6 +91,11 @@ def receive(session: Session, deis: Callable[[str], DeisClient], *, secret: str,
     except DeisError as error:
         session.rollback()
         log.warning("callback of operation %s not applied: %s", operation.uuid, error)
+        # Not finished: dbapi delivers the same result again; meanwhile the page says what is in the way.
+        session.execute(update(Operation).where(Operation.id == operation.id, Operation.state.not_in(FINISHED))
+                        .values(progress_message=f"database ready; setting DATABASE_URL failed, dbapi will retry:"
+                                                 f" {error.reason}"[:255]))
+        session.commit()
         return CallbackOutcome(503, f"could not set DATABASE_URL yet: {error.reason}")
     session.commit()
     if ready is not None and after_database_ready is not None:
