@@ -83,3 +83,28 @@ def test_a_hand_set_database_url_shows_masked_and_needs_the_typed_name(admin, cl
     admin(f"/apps/{shop.id}/database", confirm="shop")
     assert latest_operation().state == "succeeded"
     assert "s3cr3t-shop-db-password" not in deis_config(sandbox, "shop")["DATABASE_URL"]
+
+
+def test_restore_asks_for_the_password_again_when_it_is_stale(admin, client):
+    from app.models import Database
+
+    billing = app_named("billing")
+    database = Database(app_id=billing.id, cluster_id=billing.cluster_id, name="billing_x", username="billing_x",
+                        host=PRIMARY, state="ready", dbapi_id="00000000-0000-4000-8000-000000000001")
+    db.session.add(database)
+    db.session.flush()
+    backup = Backup(database_id=database.id, dbapi_backup_id="00000000-0000-4000-8000-000000000002",
+                    kind="manual", state="succeeded", size_bytes=10)
+    db.session.add(backup)
+    db.session.commit()
+    with client.session_transaction() as session:
+        session["reauth_at"] -= 3600
+    asked = admin(f"/apps/{billing.id}/backups/{backup.id}/restore", confirm="billing").get_data(as_text=True)
+    assert 'name="reauth_password"' in asked
+    assert db.session.query(Operation).filter_by(kind="database.restore").count() == 0
+
+    admin(f"/apps/{billing.id}/backups/{backup.id}/restore", confirm="billing",
+          reauth_password="correct horse battery staple")
+    [restore] = db.session.query(Operation).filter_by(kind="database.restore").all()
+    # dbapi knows no such database: the operation fails in dbapi's words and nothing else changes.
+    assert restore.state == "failed" and "no database with id" in restore.error
