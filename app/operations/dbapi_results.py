@@ -21,6 +21,7 @@ from urllib.parse import quote
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.clients import NotConfigured
 from app.models import Alert, App, Backup, Database, Operation
 from app.models.base import utcnow
 from app.operations import alerts
@@ -167,6 +168,10 @@ def _database_created(session: Session, deis: Callable[[str], DeisClient], opera
     app = session.get(App, database.app_id) if database.app_id else None
     if app is not None:
         # The host stays the DNS name of the cluster's primary chosen at request time, never dbapi's own address.
-        deis(app.cluster.name).set_config(app.name, {"DATABASE_URL": database_url(database, remote["password"])})
+        try:
+            controller = deis(app.cluster.name)
+        except NotConfigured as error:  # the cluster left DEIS_CLUSTERS: keep the result for a later delivery
+            raise DeisError(app.cluster.name, "set config", str(error)) from error
+        controller.set_config(app.name, {"DATABASE_URL": database_url(database, remote["password"])})
         operation.progress_message = f"DATABASE_URL set for {app.name}"
     return database
