@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -77,7 +78,11 @@ def create_database(session: Session, dbapi: DatabasesApi, app: App, *, server: 
     database = Database(app_id=app.id, cluster_id=app.cluster_id, name=name, username=name, host=host,
                         state="creating")
     session.add(database)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # another request created one for this app a moment ago
+        session.rollback()
+        raise ProvisioningRefused(f"{app.name} already has a database (created meanwhile).") from error
     operation = Operation(kind="database.create", target_type="database", target_id=str(database.id),
                           target=f"{app.cluster.name}/{app.name}", state="pending", requested_by=actor,
                           progress_message=f"asking the Databases API for {name} on {server}")
