@@ -138,16 +138,26 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     for blueprint in (monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp):
         app.register_blueprint(blueprint)
+    from app.views import databases
+
+    app.register_blueprint(databases.bp)
     # Chef authenticates with a bearer token, not a session cookie, and only reads: no CSRF token to check.
     csrf.exempt(chef.bp)
     app.register_blueprint(chef.bp)
+    # dbapi authenticates each callback with an HMAC signature over the raw body, not a session cookie.
+    from app.views import dbapi_callbacks
+
+    csrf.exempt(dbapi_callbacks.bp)
+    app.register_blueprint(dbapi_callbacks.bp)
 
 
 def _register_commands(app: Flask) -> None:
     from app.commands.alerts import alerts_cli
     from app.commands.api_clients import api_clients_cli
+    from app.commands.backups import backups_cli
     from app.commands.backups_rotation import backup_policy_cli
     from app.commands.certificates import certificates_cli
+    from app.commands.databases import databases_cli
     from app.commands.dns import dns_cli
     from app.commands.limits import limits_cli
     from app.commands.sync import sync_cli
@@ -155,7 +165,8 @@ def _register_commands(app: Flask) -> None:
 
     for group in (users_cli, sync_cli, certificates_cli, api_clients_cli, alerts_cli, limits_cli, dns_cli):
         app.cli.add_command(group)
-    app.cli.add_command(backup_policy_cli)
+    for group in (backup_policy_cli, databases_cli, backups_cli):
+        app.cli.add_command(group)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.services.aws import AwsRegion
 from app.services.cloudflare_dns import CloudflareDns, RequestBudget
+from app.services.databases_api import CALLBACK_PATH, DatabasesApi
 from app.services.deis import DeisClient
 
 
@@ -29,6 +30,18 @@ class PlatformClients:
                 return DeisClient(cluster.name, cluster.url, cluster.token, username=cluster.username,
                                   verify=cluster.verify, connect_timeout=cluster.connect_timeout,
                                   read_timeout=cluster.read_timeout, write_timeout=self.settings.deis_write_timeout)
+        raise NotConfigured(f"cluster {cluster_name!r} is not in DEIS_CLUSTERS")
+
+    def databases_api(self) -> DatabasesApi:
+        """A client of the Databases API whose callbacks come back to this panel's `/dbapi/callbacks`."""
+        return DatabasesApi(self.settings.dbapi_url, self.settings.dbapi_service_key,
+                            self.settings.panel_url + CALLBACK_PATH, read_timeout=self.settings.dbapi_timeout)
+
+    def database_server(self, cluster_name: str) -> str:
+        """The dbapi server holding that cluster's databases (`database_server` in DEIS_CLUSTERS, else its name)."""
+        for cluster in self.settings.deis_clusters:
+            if cluster.name == cluster_name:
+                return cluster.dbapi_server
         raise NotConfigured(f"cluster {cluster_name!r} is not in DEIS_CLUSTERS")
 
     def aws_regions(self) -> list[str]:

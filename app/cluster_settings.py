@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+DATABASE_SERVER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")  # dbapi's rule for a server name
 
 
 class ClusterSettingsError(ValueError):
@@ -42,6 +43,8 @@ class DeisClusterSettings(BaseModel):
     ca_bundle: str | None = None  # a PEM file of the CA(s) that sign the controller's certificate
     connect_timeout: float = Field(default=5.0, gt=0, le=300)
     read_timeout: float = Field(default=20.0, gt=0, le=3600)
+    # The Databases API server (this cluster's PostgreSQL replica set) its apps' databases live on.
+    database_server: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -49,6 +52,18 @@ class DeisClusterSettings(BaseModel):
         if not NAME.match(value):
             raise ValueError("a cluster name is lowercase letters, digits and '-'")
         return value
+
+    @field_validator("database_server")
+    @classmethod
+    def _database_server(cls, value: str | None) -> str | None:
+        if value is not None and not DATABASE_SERVER.match(value):
+            raise ValueError("a database server name is lowercase letters, digits and '_', '.', '-' (up to 63)")
+        return value
+
+    @property
+    def dbapi_server(self) -> str:
+        """The dbapi server name of this cluster's databases: `database_server`, else the cluster's name."""
+        return self.database_server or self.name
 
     @field_validator("url")
     @classmethod

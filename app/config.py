@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 from app.cluster_settings import ClusterSettingsError, DeisClusterSettings, parse_clusters
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
+# The Databases API's public development values (dbapi/config.py has the same), so `make demo` works unconfigured.
+DEV_DBAPI_SERVICE_KEY = "dev-dbapi-service-key-change-me"
+DEV_DBAPI_CALLBACK_SECRET = "dev-dbapi-callback-secret-change-me"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -81,6 +84,15 @@ def _names(env: dict[str, str], key: str) -> tuple[str, ...]:
 
 
 DEFAULT_CERT_ALERT_DAYS = "30,14,7,1"
+
+
+def _base_url(env: dict[str, str], key: str, default: str) -> str:
+    """An http(s) base URL with a host and no credentials, without its trailing slash."""
+    url = (env.get(key) or default).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        raise ConfigError(f"{key} must be an http(s) base URL with a host and no credentials, like {default}")
+    return url.rstrip("/")
 
 
 def _cert_alert_days(raw: str) -> tuple[int, ...]:
@@ -186,6 +198,12 @@ class Settings:
     operation_stale_minutes: dict[str, int] = field(default_factory=dict)
     job_queued_alert_minutes: int = 15
     job_running_alert_minutes: int = 60
+    # Issue 12: the Databases API and where its callbacks come back to (the panel's public base URL).
+    dbapi_url: str = "http://127.0.0.1:5050"
+    dbapi_service_key: str = field(default=DEV_DBAPI_SERVICE_KEY, repr=False)
+    dbapi_callback_secret: str = field(default=DEV_DBAPI_CALLBACK_SECRET, repr=False)
+    panel_url: str = "http://127.0.0.1:5000"
+    dbapi_timeout: float = 30.0
 
     @property
     def production(self) -> bool:
@@ -244,6 +262,11 @@ class Settings:
             operation_stale_minutes=_stale_minutes(env.get("OPERATION_STALE_MINUTES") or ""),
             job_queued_alert_minutes=_number(env, "JOB_QUEUED_ALERT_MINUTES", "15"),
             job_running_alert_minutes=_number(env, "JOB_RUNNING_ALERT_MINUTES", "60"),
+            dbapi_url=_base_url(env, "DBAPI_URL", "http://127.0.0.1:5050"),
+            dbapi_service_key=env.get("DBAPI_SERVICE_KEY") or DEV_DBAPI_SERVICE_KEY,
+            dbapi_callback_secret=env.get("DBAPI_CALLBACK_SECRET") or DEV_DBAPI_CALLBACK_SECRET,
+            panel_url=_base_url(env, "PANEL_URL", "http://127.0.0.1:5000"),
+            dbapi_timeout=_number(env, "DBAPI_TIMEOUT_SECONDS", "30", float),
         )
         settings.check()
         return settings
@@ -265,6 +288,10 @@ class Settings:
             problems.append("DATABASE_URL must point at PostgreSQL")
         if not self.redis_url:
             problems.append("REDIS_URL must be set (the embedded Redis is for development only)")
+        for name, value, default in (("DBAPI_SERVICE_KEY", self.dbapi_service_key, DEV_DBAPI_SERVICE_KEY),
+                                     ("DBAPI_CALLBACK_SECRET", self.dbapi_callback_secret, DEV_DBAPI_CALLBACK_SECRET)):
+            if value == default or len(value) < 32:
+                problems.append(f"{name} must be set to a random value of at least 32 characters")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
@@ -273,6 +300,8 @@ class Settings:
             raise ConfigError(f"ASSETS must be one of {', '.join(ASSET_MODES)}, not {self.assets!r}")
         if not 0 <= self.trusted_proxy_hops <= 10:
             raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 10 (the number of proxies in front of the panel)")
+        if not 0 < self.dbapi_timeout <= 3600:
+            raise ConfigError(f"DBAPI_TIMEOUT_SECONDS must be more than 0 and at most 3600, not {self.dbapi_timeout:g}")
         if not 0 <= self.limits_enforce_interval <= 3600:  # also refuses NaN
             raise ConfigError("LIMITS_ENFORCE_INTERVAL_SECONDS must be between 0 and 3600 (seconds between two limit "
                               f"writes), not {self.limits_enforce_interval:g}")

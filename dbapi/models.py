@@ -65,7 +65,8 @@ class OperationKind:
     BACKUP = "backup"
     RESTORE = "restore"
     UPLOAD = "upload"
-    ALL = (CREATE_DATABASE, DELETE_DATABASE, BACKUP, RESTORE, UPLOAD)
+    VERIFY = "verify"  # a restore drill into a scratch database
+    ALL = (CREATE_DATABASE, DELETE_DATABASE, BACKUP, RESTORE, UPLOAD, VERIFY)
 
 
 class DatabaseState:

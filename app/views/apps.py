@@ -9,6 +9,7 @@ from app.extensions import db
 from app.models import App, utcnow
 from app.queries import app_listing
 from app.queries.app_overview import app_overview
+from app.queries.databases import database_panel
 from app.operations.config_reveal import UnknownConfigKey, reveal_config_value
 from app.views.access import admin_required, reauth_required
 from app.views.htmx import render_page
@@ -65,7 +66,8 @@ def show(app_id: int):
     overview = app_overview(db.session, app_id, utcnow())
     if overview is None:
         abort(404)
-    return render_template("apps/show.html", overview=overview, app=overview.app, now=utcnow())
+    return render_template("apps/show.html", overview=overview, app=overview.app, now=utcnow(),
+                           panel=database_panel(db.session, overview.app))
 
 
 @bp.post("/<int:app_id>/config/reveal")

@@ -1,14 +1,14 @@
-"""Backups: show, delete."""
+"""Backups: show, delete, verify (a restore drill, 202)."""
 from __future__ import annotations
 
 from typing import Any
 
 from apiflask import APIBlueprint
 
-from dbapi.operations import backups
-from dbapi.operations.views import backup_view
+from dbapi.operations import backups, drills
+from dbapi.operations.views import backup_view, operation_view
 from dbapi.views.auth import service_auth
-from dbapi.views.schemas import BackupEnvelope, BackupOut
+from dbapi.views.schemas import BackupEnvelope, BackupOut, CallbackIn, OperationEnvelope
 
 bp = APIBlueprint("backups", __name__, tag="Backups")
 
@@ -28,3 +28,17 @@ def show_backup(backup_id: str) -> dict[str, Any]:
 def delete_backup(backup_id: str) -> dict[str, Any]:
     """Delete a backup's object from storage now; refused while it is being written or read."""
     return {"backup": backup_view(backups.delete_backup(backup_id))}
+
+
+@bp.post("/backups/<string:backup_id>/verify")
+@bp.auth_required(service_auth)
+@bp.input(CallbackIn, location="json", arg_name="body")
+@bp.output(OperationEnvelope, status_code=202, description="Accepted; the result is POSTed to callback_url")
+@bp.doc(responses=[400, 409])
+def verify_backup(backup_id: str, body: CallbackIn) -> dict[str, Any]:
+    """A restore drill: restore the backup into a scratch database, count tables and rows, drop it.
+
+    The callback's `verification` carries `{"tables", "rows"}`; a damaged backup fails the operation and says why.
+    """
+    operation = drills.request_verify(backup_id, callback_url=body.callback_url, request_id=body.request_id)
+    return {"operation": operation_view(operation)}

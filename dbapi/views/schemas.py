@@ -131,7 +131,7 @@ class CallbackStatusOut(BaseModel):
 
 class OperationOut(BaseModel):
     id: str
-    kind: Literal["create_database", "delete_database", "backup", "restore", "upload"]
+    kind: Literal["create_database", "delete_database", "backup", "restore", "upload", "verify"]
     state: Literal["pending", "running", "succeeded", "failed"]
     database_id: str | None
     backup_id: str | None

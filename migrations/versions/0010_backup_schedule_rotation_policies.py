@@ -1,7 +1,7 @@
 """nightly backup claims (one per database and local date), per-cluster backup policies, a region's backup minute
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02 00:45:00.000000
 
 """
@@ -13,7 +13,7 @@ import app.models.base
 
 # revision identifiers, used by Alembic.
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,156 @@
+"""What the app page and `flask backups list` show of an app's database and backups, and the sizes chart."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import App, Backup, Cluster, Database, Operation
+from app.redaction import redact_text
+
+RUNNING = ("pending", "running")
+
+
+def hand_set_database_url(app: App) -> str | None:
+    """Where the app's DATABASE_URL points when it was set by hand (not by a database of the panel), masked."""
+    value = (app.config_values or {}).get("DATABASE_URL")
+    if not value:
+        return None
+    database = app.database
+    if database is not None and database.state == "ready":
+        parts = urlsplit(str(value))
+        if parts.hostname == database.host and parts.path.lstrip("/") == database.name:
+            return None
+    return redact_text(str(value))
+
+
+class AppNotFound(LookupError):
+    """No app (or more than one) answers to the name given; the message says how to name it."""
+
+
+def find_app(session: Session, reference: str) -> App:
+    """The app named `reference` (`APP`, or `CLUSTER/APP` when the name is used on several clusters)."""
+    cluster_name, _, app_name = reference.rpartition("/")
+    query = select(App).join(App.cluster).where(App.name == app_name)
+    if cluster_name:
+        query = query.where(Cluster.name == cluster_name)
+    apps = session.scalars(query).all()
+    if not apps:
+        raise AppNotFound(f"No app called {reference[:80]!r}.")
+    if len(apps) > 1:
+        raise AppNotFound(f"{app_name!r} is on several clusters: say which, like "
+                          f"{apps[0].cluster.name}/{app_name}.")
+    return apps[0]
+
+
+def backups_of(session: Session, database: Database | None, *, include_deleted: bool = False) -> list[Backup]:
+    """The database's backups, newest first (deleted ones only when asked)."""
+    if database is None:
+        return []
+    query = select(Backup).where(Backup.database_id == database.id)
+    if not include_deleted:
+        query = query.where(Backup.state != "deleted")
+    return list(session.scalars(query.order_by(Backup.started_at.desc(), Backup.id.desc())))
+
+
+def running_operations(session: Session, database: Database | None) -> list[Operation]:
+    """Operations of this database (create, backup, restore) still in progress, for live progress."""
+    if database is None:
+        return []
+    backup_ids = [str(backup_id) for backup_id in session.scalars(
+        select(Backup.id).where(Backup.database_id == database.id))]
+    return list(session.scalars(select(Operation).where(
+        Operation.state.in_(RUNNING),
+        ((Operation.target_type == "database") & (Operation.target_id == str(database.id)))
+        | ((Operation.target_type == "backup") & (Operation.target_id.in_(backup_ids or ["-"])))
+    ).order_by(Operation.created_at)))
+
+
+def backup_row(backup: Backup) -> dict:
+    """One backup as `flask backups list --json` prints it."""
+    return {"id": backup.id, "kind": backup.kind, "state": backup.state, "size_bytes": backup.size_bytes,
+            "started_at": backup.started_at.isoformat() if backup.started_at else None,
+            "finished_at": backup.finished_at.isoformat() if backup.finished_at else None,
+            "cloned_from": backup.cloned_from_id, "requested_by": backup.requested_by}
+
+
+@dataclass(frozen=True)
+class SizePoint:
+    x: float
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class SizeChart:
+    """Backup sizes over time as SVG coordinates (the template draws them; no script needed)."""
+
+    width: int
+    height: int
+    points: list[SizePoint]
+    max_bytes: int
+    first: datetime | None
+    last: datetime | None
+
+    @property
+    def polyline(self) -> str:
+        return " ".join(f"{point.x:.1f},{point.y:.1f}" for point in self.points)
+
+
+def size_chart(backups: list[Backup], *, width: int = 480, height: int = 120, margin: int = 8) -> SizeChart:
+    """Succeeded backups' sizes by time, scaled into a `width` x `height` box (oldest on the left)."""
+    sized = sorted((b for b in backups if b.state == "succeeded" and b.size_bytes is not None and b.kind != "cloned"),
+                   key=lambda b: b.started_at)
+    if not sized:
+        return SizeChart(width, height, [], 0, None, None)
+    first, last = sized[0].started_at, sized[-1].started_at
+    span = max((last - first).total_seconds(), 1.0)
+    top = max(b.size_bytes or 0 for b in sized) or 1
+    points = [
+        SizePoint(x=margin + (width - 2 * margin) * ((b.started_at - first).total_seconds() / span if len(sized) > 1
+                                                     else 0.5),
+                  y=height - margin - (height - 2 * margin) * (b.size_bytes or 0) / top,
+                  label=f"#{b.id} {b.started_at:%Y-%m-%d %H:%M} {b.size_bytes} bytes")
+        for b in sized
+    ]
+    return SizeChart(width, height, points, top, first, last)
+
+
+def wait_finished(session: Session, operation: Operation, *, timeout: float, poll: float = 0.5) -> Operation:
+    """Re-read `operation` until its callback finished it or `timeout` seconds passed (then as it is)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        session.expire_all()
+        current = session.get(Operation, operation.id)
+        if current is None or current.state not in RUNNING or time.monotonic() >= deadline:
+            return current or operation
+        time.sleep(poll)
+
+
+@dataclass(frozen=True)
+class DatabasePanel:
+    """The app page's database and backups section."""
+
+    app: App
+    database: Database | None
+    backups: list[Backup]
+    running: list[Operation]
+    chart: SizeChart
+    hand_set_url: str | None  # masked
+    clone_targets: list[App]  # other apps with a ready database
+
+
+def database_panel(session: Session, app: App) -> DatabasePanel:
+    """What the app page shows of the app's database: backups, operations in progress, sizes, clone targets."""
+    database = app.database if app.database is not None and app.database.state != "failed" else None
+    backups = backups_of(session, database)
+    targets = list(session.scalars(
+        select(App).join(Database, Database.app_id == App.id)
+        .where(Database.state == "ready", App.id != app.id).order_by(App.name)))
+    return DatabasePanel(app=app, database=database, backups=backups, running=running_operations(session, database),
+                         chart=size_chart(backups), hand_set_url=hand_set_database_url(app), clone_targets=targets)
