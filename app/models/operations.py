@@ -116,7 +116,7 @@ class ChangeSet(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # repoint | cluster_switch | dangling | rollback
-    state: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    state: Mapped[str] = mapped_column(String(32), default="draft", index=True)  # "partially_applied" is 17
     description: Mapped[str | None] = mapped_column(String(512))
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

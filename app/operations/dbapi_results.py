@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.clients import NotConfigured
-from app.models import Alert, App, Backup, Database, Operation
+from app.models import App, Backup, Database, Operation
 from app.models.base import utcnow
-from app.operations import alerts
+from app.operations import restore_drills
 from app.services.databases_api import verify_signature
 from app.services.deis import DeisClient, DeisError
 
@@ -55,11 +55,12 @@ def database_url(database: Database, password: str) -> str:
 
 
 def receive(session: Session, deis: Callable[[str], DeisClient], *, secret: str, signature: str | None,
-            raw_body: bytes, after_database_ready: Callable[[Database], None] | None = None) -> CallbackOutcome:
+            raw_body: bytes, after_database_ready: Callable[[Database], None] | None = None,
+            after_backup: Callable[[Database], None] | None = None) -> CallbackOutcome:
     """Check one callback's signature over its raw bytes, then apply its result once; the outcome says how it went.
 
     `deis(cluster_name)` gives the controller client of a cluster; `after_database_ready` runs after the commit of a
-    new database (the targeted sync of its app).
+    new database (the targeted sync of its app), `after_backup` after the commit of a successful backup (rotation).
     """
     if not signature or not verify_signature([secret], signature, raw_body):
         return CallbackOutcome(401, "bad or missing X-Signature (or older than 300 s)")
@@ -101,6 +102,10 @@ def receive(session: Session, deis: Callable[[str], DeisClient], *, secret: str,
     session.commit()
     if ready is not None and after_database_ready is not None:
         after_database_ready(ready)
+    if operation.kind == "database.backup" and state == "succeeded" and after_backup is not None:
+        backup = session.get(Backup, int(operation.target_id or 0))
+        if backup is not None:
+            after_backup(backup.database)
     return CallbackOutcome(200, "applied")
 
 
@@ -137,16 +142,11 @@ def _drilled(session: Session, operation: Operation, payload: dict[str, Any], su
     backup.verified_tables = figures.get("tables") if succeeded else None
     backup.verified_rows = figures.get("rows") if succeeded else None
     backup.verification_error = None if succeeded else operation.error
-    label = operation.target or f"database {backup.database_id}"
-    dedup_key = f"backup-drill:{backup.database_id}"
-    if not succeeded:
-        alerts.raise_alert(session, kind="backup_drill", dedup_key=dedup_key, severity="critical", now=now,
-                           message=f"Restore drill of backup #{backup.id} of {label} failed: {operation.error}",
-                           target=label, target_type="backup", target_id=str(backup.id))
-        return
-    open_alert = session.scalar(select(Alert).where(Alert.dedup_key == dedup_key, Alert.resolved_at.is_(None)))
-    if open_alert is not None:
-        alerts.resolve(session, open_alert, now)
+    # One alert per database for drills, whoever started the drill (the weekly schedule or an operator).
+    if succeeded:
+        restore_drills.drill_passed(session, backup, now=now)
+    else:
+        restore_drills.drill_failed(session, backup, operation.error or "no reason given", now=now)
 
 
 def _database_created(session: Session, deis: Callable[[str], DeisClient], operation: Operation,

@@ -18,12 +18,17 @@ def _sync_app(database: Database) -> None:
         sync_requests.request_sync(db.session, queue("sync"), "deis", database.app.cluster.name, "dbapi-callback")
 
 
+def _rotate(database: Database) -> None:
+    """After a successful backup: the database's rotation policy, on a worker (it deletes through dbapi)."""
+    queue("backups").enqueue("jobs.backup_rotation.rotate_backups", database.id, job_timeout=600)
+
+
 @bp.post("/dbapi/callbacks")
 def receive_callback():
     settings = current_app.config["SETTINGS"]
     outcome = dbapi_results.receive(
         db.session, clients.for_config(current_app.config).deis, secret=settings.dbapi_callback_secret,
         signature=request.headers.get("X-Signature"), raw_body=request.get_data(cache=False),
-        after_database_ready=_sync_app,
+        after_database_ready=_sync_app, after_backup=_rotate,
     )
     return jsonify({"message": outcome.message}), outcome.status

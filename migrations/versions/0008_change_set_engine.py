@@ -28,6 +28,8 @@ def upgrade():
         batch_op.add_column(sa.Column('progress_message', sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column('error', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('cloudflare_calls', sa.Integer(), server_default='0', nullable=False))
+        batch_op.alter_column('state', existing_type=sa.String(length=16), type_=sa.String(length=32),
+                              existing_nullable=False)
 
     with op.batch_alter_table('change_set_items', schema=None) as batch_op:
         batch_op.add_column(sa.Column('position', sa.Integer(), server_default='0', nullable=False))
@@ -57,3 +59,5 @@ def downgrade():
         for column in ('cloudflare_calls', 'error', 'progress_message', 'progress', 'job_id', 'finished_at',
                        'applied_by', 'parameters'):
             batch_op.drop_column(column)
+        batch_op.alter_column('state', existing_type=sa.String(length=32), type_=sa.String(length=16),
+                              existing_nullable=False)

@@ -55,7 +55,7 @@ def test_a_drill_verifies_a_good_backup_and_flags_a_damaged_one(provision, dbapi
     db.session.refresh(bad)
     assert bad.verification == "failed" and bad.verification_error
     [alert] = db.session.scalars(select(Alert)).all()
-    assert alert.kind == "backup_drill" and f"backup #{bad.id}" in alert.message and alert.severity == "critical"
+    assert alert.kind == "restore_drill_failed" and f"backup #{bad.id}" in alert.message and alert.severity == "critical"
     # The tenant's database is untouched and no scratch database is left behind.
     assert run_sql(dbapi_admin_dsn, billing, "SELECT count(*) FROM invoices") == [(25,)]
     assert scratch_databases(dbapi_admin_dsn) == []

@@ -136,3 +136,21 @@ def test_dbapi_refusal_fails_the_operation_in_its_words_and_leaves_the_config(sy
     assert operation.state == "failed" and "server" in operation.error and "422" in operation.error
     assert deis_config(sandbox, "billing") == before
     assert app_named("billing").database is None  # it may try again
+
+
+def test_a_successful_backup_queues_its_databases_rotation_which_keeps_the_newest(provision, dbapi):
+    from app.queues import queue
+    from jobs.backup_rotation import rotate_backups
+
+    backups_queue = queue("backups")
+    backups_queue.empty()
+    billing = provision("billing")
+    captured = wait_finished(database_backups.capture(db.session, dbapi, billing, kind="scheduled", actor="cron"))
+    assert captured.state == "succeeded", captured.error
+
+    [job] = [job for job in backups_queue.get_jobs() if job.func_name == "jobs.backup_rotation.rotate_backups"]
+    assert job.args == (billing.id,)
+    assert rotate_backups(billing.id) == 0  # the newest good backup is never rotated away
+    backups_queue.empty()
+    db.session.expire_all()
+    assert db.session.get(Backup, int(captured.target_id)).state == "succeeded"

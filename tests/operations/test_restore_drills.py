@@ -144,9 +144,7 @@ def test_choose_backup_is_weekly_per_database_whatever_backup_was_drilled():
 
 def test_the_cron_job_asks_the_verify_action_for_the_due_drills(app, db_session, monkeypatch):
     """The job's wiring. The verify action (`app.operations.database_backups.verify`) and the Databases API client
-    are built on another branch and cannot exist here: a stand-in module records the calls the job makes."""
-    import sys
-    import types
+    are stood in for (the real ones need the Databases API running): the stand-in records the calls the job makes."""
 
     from app.clients import PlatformClients
     from jobs.restore_drills import run_restore_drills
@@ -160,7 +158,9 @@ def test_the_cron_job_asks_the_verify_action_for_the_due_drills(app, db_session,
         calls.append((dbapi, backup.id, actor))
         return Verifier(session, utcnow)(backup)
 
-    monkeypatch.setitem(sys.modules, "app.operations.database_backups", types.SimpleNamespace(verify=verify))
+    from app.operations import database_backups
+
+    monkeypatch.setattr(database_backups, "verify", verify)
     monkeypatch.setattr(PlatformClients, "databases_api", lambda self: "dbapi-client", raising=False)
 
     assert run_restore_drills() == 1
@@ -169,9 +169,7 @@ def test_the_cron_job_asks_the_verify_action_for_the_due_drills(app, db_session,
 
 
 def test_flask_drill_starts_one_now_and_refuses_without_a_good_backup(app, db_session, monkeypatch):
-    """`flask backup-policy drill APP`, wired to a stand-in for the verify action (built on another branch)."""
-    import sys
-    import types
+    """`flask backup-policy drill APP`, wired to a stand-in for the verify action (which would need the Databases API)."""
 
     from app.clients import PlatformClients
 
@@ -184,7 +182,9 @@ def test_flask_drill_starts_one_now_and_refuses_without_a_good_backup(app, db_se
         calls.append((backup.id, actor))
         return Verifier(session, utcnow)(backup)
 
-    monkeypatch.setitem(sys.modules, "app.operations.database_backups", types.SimpleNamespace(verify=verify))
+    from app.operations import database_backups
+
+    monkeypatch.setattr(database_backups, "verify", verify)
     monkeypatch.setattr(PlatformClients, "databases_api", lambda self: "dbapi-client", raising=False)
     runner = app.test_cli_runner()
 
