@@ -7,10 +7,11 @@ from flask_login import current_user, login_required
 
 from app.clients import NotConfigured, for_config
 from app.extensions import db
-from app.models import App, Backup
+from app.models import App, Backup, utcnow
 from app.operations import database_backups
 from app.operations.database_backups import BackupRefused
 from app.operations.database_provisioning import ProvisioningRefused, create_database
+from app.queries import backup_rotation
 from app.queries.databases import database_panel
 from app.services.databases_api import DatabasesApiError
 from app.views.access import admin_required, reauth_required
@@ -43,6 +44,18 @@ def section(app_id: int):
     """The database and backups section alone (htmx polls it while an operation runs)."""
     app = db.get_or_404(App, app_id)
     return render_template("databases/_section.html", panel=database_panel(db.session, app))
+
+
+@bp.get("/<int:app_id>/backups/rotation")
+@login_required
+def rotation(app_id: int):
+    """What the cluster's rotation policy keeps and would delete now, and why (a dry run: nothing is deleted)."""
+    app = db.get_or_404(App, app_id)
+    if app.database is None:
+        abort(404)
+    policy = backup_rotation.policy_for(db.session, app.database.cluster_id)
+    verdicts = backup_rotation.database_plan(db.session, app.database, utcnow())
+    return render_template("databases/rotation.html", app=app, policy=policy, verdicts=verdicts)
 
 
 @bp.post("/<int:app_id>/database")

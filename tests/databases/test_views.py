@@ -108,3 +108,29 @@ def test_restore_asks_for_the_password_again_when_it_is_stale(admin, client):
     [restore] = db.session.query(Operation).filter_by(kind="database.restore").all()
     # dbapi knows no such database: the operation fails in dbapi's words and nothing else changes.
     assert restore.state == "failed" and "no database with id" in restore.error
+
+
+def test_the_rotation_dry_run_page_shows_what_the_policy_would_delete_and_deletes_nothing(admin, client):
+    from datetime import timedelta
+
+    from app.models import App, Database, utcnow
+    from tests import factories as make
+
+    app = db.session.scalar(select(App).where(App.name == "billing"))
+    database = Database(app_id=app.id, cluster_id=app.cluster_id, name="billing", username="billing",
+                        host="primary.db.eu-prod.example.net", state="ready", dbapi_id="db-billing")
+    db.session.add(database)
+    db.session.flush()
+    now = utcnow()
+    for day in range(10):  # ten nightly backups: the default policy keeps 7 daily, and a weekly/monthly among them
+        make.backup(db.session, database, kind="scheduled", started_at=now - timedelta(days=day))
+    db.session.commit()
+
+    page = client.get(f"/apps/{app.id}/backups/rotation")
+    html = " ".join(page.get_data(as_text=True).split())
+    assert page.status_code == 200 and "dry run" in html
+    assert "keep 7 daily, 4 weekly and 6 monthly" in html
+    would_delete = html.count(">delete</span>")
+    assert would_delete >= 1 and f"<strong>{would_delete}</strong> would be deleted now" in html
+    assert db.session.query(Backup).filter_by(database_id=database.id, state="succeeded").count() == 10
+    assert client.get("/apps/999999/backups/rotation").status_code == 404
