@@ -131,24 +131,17 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import (alerts, apps, audit, auth, certificates, change_sets, chef, dns, home, instances, limits,
-                           monitoring, search, settings, sync, users)
+    from app.views import (alerts, apps, audit, auth, certificates, change_sets, chef, databases, dbapi_callbacks, dns,
+                           home, instances, limits, monitoring, search, settings, sync, users)
 
-    for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp):
+    for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp,
+                      monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp, databases.bp):
         app.register_blueprint(blueprint)
-    for blueprint in (monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp):
+    # Chef authenticates with a bearer token and dbapi each callback with an HMAC signature over the raw body, not a
+    # session cookie: neither has a CSRF token to check.
+    for blueprint in (chef.bp, dbapi_callbacks.bp):
+        csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
-    from app.views import databases
-
-    app.register_blueprint(databases.bp)
-    # Chef authenticates with a bearer token, not a session cookie, and only reads: no CSRF token to check.
-    csrf.exempt(chef.bp)
-    app.register_blueprint(chef.bp)
-    # dbapi authenticates each callback with an HMAC signature over the raw body, not a session cookie.
-    from app.views import dbapi_callbacks
-
-    csrf.exempt(dbapi_callbacks.bp)
-    app.register_blueprint(dbapi_callbacks.bp)
 
 
 def _register_commands(app: Flask) -> None:
@@ -163,9 +156,8 @@ def _register_commands(app: Flask) -> None:
     from app.commands.sync import sync_cli
     from app.commands.users import users_cli
 
-    for group in (users_cli, sync_cli, certificates_cli, api_clients_cli, alerts_cli, limits_cli, dns_cli):
-        app.cli.add_command(group)
-    for group in (backup_policy_cli, databases_cli, backups_cli):
+    for group in (users_cli, sync_cli, certificates_cli, api_clients_cli, alerts_cli, limits_cli, dns_cli,
+                  backup_policy_cli, databases_cli, backups_cli):
         app.cli.add_command(group)
 
 
