@@ -25,6 +25,9 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ADMIN_PATH = "/__sandbox/faults"
+# Requests served (every path except the two admin endpoints), by "METHOD /path" without the query string:
+# `GET` reads the counts, `DELETE` zeroes them. Benchmarks and cache tests count calls here.
+REQUESTS_PATH = "/__sandbox/requests"
 
 # (body, content type) in the simulated service's own error shape for a given HTTP status.
 ErrorBody = Callable[[int], tuple[bytes, str]]
@@ -97,6 +100,22 @@ class FaultInjector:
         self._configured_at = time.monotonic()
         self._matching_requests = 0
         self._random = random.Random()
+        self._served: dict[str, int] = {}
+
+    # -- request counts ------------------------------------------------------------------------------------------
+    def request_counts(self) -> dict[str, Any]:
+        """{"total": n, "by_path": {"GET /v2/apps": n, ...}} since start or the last reset."""
+        with self._lock:
+            return {"name": self.name, "total": sum(self._served.values()), "by_path": dict(self._served)}
+
+    def reset_request_counts(self) -> None:
+        with self._lock:
+            self._served = {}
+
+    def _count(self, environ: dict[str, Any], path: str) -> None:
+        key = f"{environ.get('REQUEST_METHOD', 'GET').upper()} {path}"
+        with self._lock:
+            self._served[key] = self._served.get(key, 0) + 1
 
     # -- configuration -------------------------------------------------------------------------------------------
     def configure(self, **fields: Any) -> FaultSettings:
@@ -140,6 +159,9 @@ class FaultInjector:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if path.rstrip("/") == ADMIN_PATH:
             return self._admin(environ, start_response)
+        if path.rstrip("/") == REQUESTS_PATH:
+            return self._requests_admin(environ, start_response)
+        self._count(environ, path)
         self._apply_churn()
         decision = self._decide(environ, path)
         if decision.delay_seconds > 0:
@@ -252,6 +274,16 @@ class FaultInjector:
         return _json_response(
             start_response, 405, {"error": f"method {method} not allowed"}, [("Allow", "GET, POST, DELETE")]
         )
+
+
+    def _requests_admin(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        if method == "DELETE":
+            self.reset_request_counts()
+        elif method != "GET":
+            return _json_response(start_response, 405, {"error": f"method {method} not allowed"},
+                                  [("Allow", "GET, DELETE")])
+        return _json_response(start_response, 200, self.request_counts())
 
 
 class _Decision:

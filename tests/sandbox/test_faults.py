@@ -18,7 +18,7 @@ from cloudflare import Cloudflare
 from pydantic import ValidationError
 
 from sandbox.cloudflare import CloudflareSimulator, zone_id
-from sandbox.faults import ADMIN_PATH, FaultInjector, FaultSettings
+from sandbox.faults import ADMIN_PATH, REQUESTS_PATH, FaultInjector, FaultSettings
 from tests.sandbox.conftest import serve_wsgi
 
 Http = Callable[..., requests.Response]
@@ -325,3 +325,16 @@ def test_churn_changes_state_between_requests_at_the_configured_rate() -> None:
 
     assert len(changes) >= 100  # at least 0.05 s x 10,000/s, drawn between two requests
     assert state["churned"] == len(changes)
+
+
+def test_request_counts_by_path_and_reset(faults_server: str, faults_injector: FaultInjector) -> None:
+    requests.delete(f"{faults_server}{REQUESTS_PATH}", timeout=5)
+    for _ in range(3):
+        requests.get(f"{faults_server}/client/v4/zones", timeout=5)
+    requests.get(f"{faults_server}/client/v4/zones?page=2", timeout=5)
+    requests.get(f"{faults_server}{ADMIN_PATH}", timeout=5)  # the admin endpoints are not counted
+    counts = requests.get(f"{faults_server}{REQUESTS_PATH}", timeout=5).json()
+    assert counts["by_path"] == {"GET /client/v4/zones": 4}
+    assert counts["total"] == 4 == faults_injector.request_counts()["total"]
+    assert requests.post(f"{faults_server}{REQUESTS_PATH}", timeout=5).status_code == 405
+    assert requests.delete(f"{faults_server}{REQUESTS_PATH}", timeout=5).json()["total"] == 0
