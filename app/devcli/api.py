@@ -28,10 +28,11 @@ class ApiError(Exception):
         self.body = body  # the panel's JSON answer, for --json
 
 
-def exit_code_for(status: int, code: str | None) -> int:
-    """401/403, 404 (an app the token may not see answers 404 too) and an unknown controller: not allowed (3);
-    400 and 422: the request itself was refused as bad input (2); anything else (409, 5xx): failed (1)."""
-    if status in (401, 403, 404) or code == "unknown_controller":
+def exit_code_for(status: int, code: str | None, header_refused: bool = False) -> int:
+    """401/403, 404 (an app the token may not see answers 404 too), an unknown controller and a refused
+    Authorization / X-Deis-Controller header (both come from the settings file): not signed in or not allowed (3);
+    other 400s and 422: the request itself was refused as bad input (2); anything else (409, 5xx): failed (1)."""
+    if status in (401, 403, 404) or code == "unknown_controller" or header_refused:
         return EXIT_NOT_ALLOWED
     if status in (400, 422):
         return EXIT_USAGE
@@ -53,9 +54,13 @@ def error_from(response: requests.Response, what: str) -> ApiError:
         message = f"{what} answered HTTP {response.status_code} {response.reason or ''}".rstrip()
     if response.status_code == 401:
         message += " Run `deis login` again (your Deis token is missing, invalid or was revoked)."
-    elif response.status_code == 404 and code in (None, "not_found"):
-        message += " (or you are not allowed to see it)" if "allowed" not in message else ""
-    return ApiError(message, exit_code_for(response.status_code, code), response.status_code, code, detail, body)
+    elif response.status_code == 404 and code is None:
+        message += " (not found, or not yours to see)"
+    header_refused = response.status_code == 400 and isinstance(detail, dict) and "header" in detail
+    if header_refused:
+        message += " Run `deis login` again to rewrite your settings file."
+    return ApiError(message, exit_code_for(response.status_code, code, header_refused), response.status_code, code,
+                    detail, body)
 
 
 class PanelApi:
