@@ -117,7 +117,7 @@ def test_a_developer_session_from_create_to_clone(developer_panel, run_cli, deis
     operation_id = answer["operation"]["id"]
     done = run_cli("wait", str(operation_id))
     ok(done)
-    assert re.search(rf"operation {operation_id} \(backup\.\w+\): succeeded", done.stdout)
+    assert re.search(rf"operation {operation_id} \(database\.backup\): succeeded", done.stdout)
     for output in (table.stdout, through_deis.stdout, done.stdout, done.stderr):
         assert token not in output
 
@@ -173,3 +173,16 @@ def test_a_failed_operation_exits_1(developer_panel, run_cli, deis_home):
     operation = re.search(r"operation (\d+)", done.stdout).group(1)
     waited = run_cli("-c", "us", "wait", operation, "--json")
     assert waited.returncode == 1 and waited.json()["operation"]["state"] == "failed"
+
+
+def test_a_restore_that_fails_exits_1(developer_panel, run_cli, deis_home, tmp_path):
+    # An archive that starts like one (PGDMP) but is not: dbapi stores it, the real pg_restore then refuses it
+    developer_panel.sign_in(deis_home, "alice")
+    ok(run_cli("create", "-a", "blog", "--wait"))
+    damaged = tmp_path / "damaged.dump"
+    damaged.write_bytes(b"PGDMP" + b"\x00not really an archive\xff" * 100)
+    ok(run_cli("upload", str(damaged), "-a", "blog", "--wait"))  # dbapi checks the magic only, as pg_dump's own
+    backup = [b for b in run_cli("backups", "-a", "blog", "--json").json()["backups"] if b["kind"] == "uploaded"][0]
+    done = run_cli("restore", str(backup["id"]), "-a", "blog", "--wait")
+    assert done.returncode == 1, done
+    assert re.search(r"operation \d+ \(database\.restore\): failed - .+", done.stdout), done.stdout
