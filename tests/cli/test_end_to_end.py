@@ -126,8 +126,8 @@ def test_operations_without_wait_print_how_to_follow_them(developer_panel, run_c
     developer_panel.sign_in(deis_home, "alice")
     done = run_cli("db:create", "-a", "blog")
     ok(done)
-    match = re.search(r"operation (\d+) is (pending|running|succeeded)", done.stdout)
-    assert match and f"Follow it with: deis-db wait {match.group(1)}" in done.stdout
+    match = re.search(r"Creating a database for blog: operation (\d+) is (\w+)\.", done.stdout)
+    assert match and f"Follow it with: deis-db wait {match.group(1)}" in done.stdout, done
     ok(run_cli("db:wait", match.group(1), "--timeout", "300"))
     again = run_cli("create", "-a", "blog")  # the app has one now: refused, nothing changes
     assert again.returncode == 1 and "already has database" in again.stderr
