@@ -17,3 +17,4 @@ bp.teardown_request(end_of_request)
 from app.views.api import apps, backups, operations, spec, transfers  # noqa: E402,F401  (routes on bp)
 
 spec.register(bp)
+ROUTES = (apps, backups, operations, transfers)
