@@ -137,10 +137,14 @@ def test_malformed_missing_and_foreign_tokens_are_refused_changing_nothing(api, 
     controller = sandbox.deis_url("eu-prod")
 
     def check():
-        for header in ("Bearer abc", "token", "token two words", "tokenabc", "token \x7f"):
+        for header in ("token", "token two words", "token \x7f", "token " + "a" * 513):
             error = error_of(api.post("/apps/shop/backups", headers={"Authorization": header,
                                                                       "X-Deis-Controller": controller}), 400)
             assert error["code"] == "bad_request" and error["detail"] == {"header": "Authorization"}
+        for header in ("Bearer abc", "tokenabc", "SCHEMATHESIS-INVALID-VALUE"):  # another scheme: not signed in
+            error = error_of(api.post("/apps/shop/backups", headers={"Authorization": header,
+                                                                      "X-Deis-Controller": controller}), 401)
+            assert error["code"] == "not_signed_in" and "token <your Deis token>" in error["message"]
         missing = api.post("/apps/shop/backups", headers={"X-Deis-Controller": controller})
         assert error_of(missing, 401)["code"] == "not_signed_in"
         assert missing.headers["WWW-Authenticate"].startswith("Token")

@@ -83,8 +83,8 @@ def _build() -> dict[str, Any]:
             body = operation.get("requestBody")
             if body is not None:
                 reference = body.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
-                if not schemas.get(reference.rsplit("/", 1)[-1], {}).get("required"):
-                    body["required"] = False  # every field has a default: no body at all is fine
+                # A body with a required field must be sent; one whose every field has a default may be left out.
+                body["required"] = bool(schemas.get(reference.rsplit("/", 1)[-1], {}).get("required"))
     return document
 
 
