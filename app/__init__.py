@@ -138,6 +138,8 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(error):
+        if api_errors.is_api_request():
+            return api_errors.from_http_exception(error)
         return page(429, "Too many attempts", f"Too many attempts: {error.description}. Wait a minute and try again.")
 
 

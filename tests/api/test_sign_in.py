@@ -202,3 +202,16 @@ def test_the_token_is_in_no_log_record(api, live_server, sandbox, caplog):
         requests.get(f"{live_server}/api/v1/whoami", headers=api.headers(), timeout=10)
     assert caplog.records  # werkzeug logged the requests
     assert token not in caplog.text
+
+
+def test_refused_tokens_are_rate_limited_per_address(api, app, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(app.config["SETTINGS"],
+                                                                    dev_token_failure_limit="3 per minute"))
+    for _ in range(3):
+        assert api.get("/whoami", token="0" * 40).status_code == 401
+    limited = api.get("/whoami", token="0" * 40)
+    assert error_of(limited, 429)["code"] == "too_many_requests"
+    # A good token from the same address is held back too: guessing is what is limited, not the user.
+    assert api.get("/whoami").status_code == 429

@@ -29,6 +29,7 @@ CONTROLLER_PARAMETER = {"name": "X-Deis-Controller", "in": "header", "required":
                         "description": "the controller URL of ~/.deis/client.json; one of the panel's clusters"}
 ALWAYS = {400: "Malformed header or body, or a controller this panel does not manage (unknown_controller)",
           401: "No token, or one the controller does not accept (not_signed_in)",
+          429: "Too many refused tokens from this address (too_many_requests)",
           502: "The controller or the Databases API could not be asked (upstream_unavailable)"}
 SOMETIMES = {404: "No such app, backup or operation, or one the token may not see (not_found)",
              409: "Conflicting state: no_database, database_exists, operation_running, refused"}
