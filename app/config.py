@@ -207,6 +207,8 @@ class Settings:
     # Issue 14: how long a developer's Deis token (whoami) and the apps it may see are trusted before the controller
     # is asked again; a token revoked at the controller keeps working at most this long.
     dev_token_cache_seconds: int = 60
+    # Issue 14: answers of 401 (a token the controller refuses) per client address, before /api/v1 answers 429.
+    dev_token_failure_limit: str = "30 per minute"
 
     @property
     def production(self) -> bool:
@@ -271,6 +273,7 @@ class Settings:
             panel_url=_base_url(env, "PANEL_URL", "http://127.0.0.1:5000"),
             dbapi_timeout=_number(env, "DBAPI_TIMEOUT_SECONDS", "30", float),
             dev_token_cache_seconds=_number(env, "DEV_TOKEN_CACHE_SECONDS", "60"),
+            dev_token_failure_limit=env.get("DEV_TOKEN_FAILURE_LIMIT") or "30 per minute",
         )
         settings.check()
         return settings

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import uuid as uuid_module
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,9 @@ log = logging.getLogger("app.developer_transfers")
 
 UPLOAD_KIND = "backup.upload"
 FINISHED = ("succeeded", "failed")
+# How an upload whose token expired unused ends; a callback that still comes (an upload started just before the
+# expiry and finished after it) revives it, since dbapi's operation id is still unrecorded.
+EXPIRED_UNUSED = "the upload token expired before anything was uploaded"
 DEFAULT_TTL_SECONDS = 900
 
 
@@ -86,8 +91,8 @@ def register_upload(session: Session, payload: dict[str, Any], upload_uuid: str 
         return 422, f"operation {operation.uuid} is an upload to another database"
     state = payload["state"]
     claimed = session.execute(
-        update(Operation).where(Operation.id == operation.id, Operation.state.not_in(FINISHED),
-                                Operation.dbapi_operation_id.is_(None))
+        update(Operation).where(Operation.id == operation.id, Operation.dbapi_operation_id.is_(None),
+                                or_(Operation.state.not_in(FINISHED), Operation.error == EXPIRED_UNUSED))
         .values(state=state, dbapi_operation_id=str(payload["operation_id"])[:64], finished_at=utcnow(),
                 progress=100 if state == "succeeded" else operation.progress)
     ).rowcount
@@ -106,6 +111,7 @@ def register_upload(session: Session, payload: dict[str, Any], upload_uuid: str 
         except IntegrityError:  # the object is registered already: nothing to add twice
             session.rollback()
             return 200, "already applied"
+        operation.error = None
         operation.result = {**(operation.result or {}), "backup": backup.id}
         operation.progress_message = f"uploaded as backup #{backup.id}"
     else:
@@ -114,3 +120,27 @@ def register_upload(session: Session, payload: dict[str, Any], upload_uuid: str 
         operation.progress_message = "failed"
     session.commit()
     return 200, "applied"
+
+
+def expire_unused_uploads(session: Session, now: datetime) -> int:
+    """End `failed` every upload still waiting whose token has expired (no alert for a token nobody used)."""
+    waiting = session.scalars(select(Operation).where(Operation.kind == UPLOAD_KIND, Operation.state == "pending",
+                                                      Operation.dbapi_operation_id.is_(None))).all()
+    expired = 0
+    for operation in waiting:
+        expires_at = _parse((operation.result or {}).get("expires_at"))
+        if expires_at is not None and expires_at < now:
+            operation.state, operation.error, operation.finished_at = "failed", EXPIRED_UNUSED, now
+            operation.progress_message = "expired"
+            expired += 1
+    if expired:
+        session.commit()
+    return expired
+
+
+def _parse(value: Any) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -86,14 +86,18 @@ def cluster_for_controller(clusters: list[DeisClusterSettings], controller: str)
 
 
 def token_from_header(header: str | None) -> str:
-    """The token of `Authorization: token <deis token>`; AccessRefused(401) when absent, (400) when malformed."""
+    """The token of `Authorization: token <deis token>`; AccessRefused 401 when absent or of another scheme, 400 when
+    the `token` value is malformed."""
     if not header:
         raise AccessRefused(401, "not_signed_in", "Sign in with `deis login` first: send Authorization: token "
                             "<your Deis token>.")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "token" or not TOKEN_PATTERN.fullmatch(token):
-        raise AccessRefused(400, "bad_request", "The Authorization header must be `token <your Deis token>`.",
+    if scheme.lower() != "token":  # another scheme's credentials (RFC 9110: 401, naming the one we take)
+        raise AccessRefused(401, "not_signed_in", "Send your Deis token as Authorization: token <your Deis token>.",
                             {"header": "Authorization"})
+    if not TOKEN_PATTERN.fullmatch(token):
+        raise AccessRefused(400, "bad_request", "The Authorization header must be `token <your Deis token>`: one "
+                            "token, printable, without spaces.", {"header": "Authorization"})
     return token
 
 

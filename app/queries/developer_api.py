@@ -70,8 +70,10 @@ def app_view(session: Session, app: App) -> dict:
     view = {"name": app.name, "cluster": app.cluster.name, "owner": app.owner,
             "database": database_view(database) if database else None,
             "backups": backup_summary(session, database)}
-    if app.domains:
-        view["url"] = f"https://{app.domains[0].name}"
+    # Deis lists the bare app name as a domain too; the URL is the first real host name.
+    hosts = [domain.name for domain in app.domains if "." in domain.name]
+    if hosts:
+        view["url"] = f"https://{hosts[0]}"
     return view
 
 

@@ -1,7 +1,7 @@
 """Who am I, my apps, an app's database (info and create)."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 
 from app.clients import for_config
 from app.extensions import db
@@ -33,8 +33,6 @@ def whoami():
 def list_apps():
     """The apps the token may see on its cluster (owner, shared, or every app for an admin), with database and
     backup summary."""
-    from flask import g
-
     developer = current_developer()
     names = g.developer_access.visible_apps()
     apps = developer_api.apps_on_cluster(db.session, developer.cluster, names)

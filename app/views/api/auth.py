@@ -45,7 +45,10 @@ def end_of_request(_error: BaseException | None = None) -> None:
     """Forget the audit channel once the request is over (a worker thread serves other requests next)."""
     reset = g.pop("audit_channel_reset", None)
     if reset is not None:
-        audit.channel_var.reset(reset)
+        try:
+            audit.channel_var.reset(reset)
+        except ValueError:  # set in another context (cannot happen with Flask's request handling): clear it
+            audit.channel_var.set(None)
 
 
 def current_developer() -> Developer:

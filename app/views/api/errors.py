@@ -18,7 +18,9 @@ CODES = {400: "bad_request", 401: "not_signed_in", 403: "forbidden", 404: "not_f
          406: "not_acceptable", 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid",
          429: "too_many_requests", 500: "internal_error", 502: "upstream_unavailable", 503: "unavailable"}
 MESSAGES = {404: "There is nothing at this address, or you may not see it.",
-            405: "This address does not take that method.", 500: "Something went wrong on the panel; it is logged."}
+            405: "This address does not take that method.",
+            429: "Too many refused tokens from your address: wait a minute and try again.",
+            500: "Something went wrong on the panel; it is logged."}
 
 
 class ApiError(AccessRefused):

@@ -29,6 +29,7 @@ CONTROLLER_PARAMETER = {"name": "X-Deis-Controller", "in": "header", "required":
                         "description": "the controller URL of ~/.deis/client.json; one of the panel's clusters"}
 ALWAYS = {400: "Malformed header or body, or a controller this panel does not manage (unknown_controller)",
           401: "No token, or one the controller does not accept (not_signed_in)",
+          429: "Too many refused tokens from this address (too_many_requests)",
           502: "The controller or the Databases API could not be asked (upstream_unavailable)"}
 SOMETIMES = {404: "No such app, backup or operation, or one the token may not see (not_found)",
              409: "Conflicting state: no_database, database_exists, operation_running, refused"}
@@ -83,8 +84,8 @@ def _build() -> dict[str, Any]:
             body = operation.get("requestBody")
             if body is not None:
                 reference = body.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
-                if not schemas.get(reference.rsplit("/", 1)[-1], {}).get("required"):
-                    body["required"] = False  # every field has a default: no body at all is fine
+                # A body with a required field must be sent; one whose every field has a default may be left out.
+                body["required"] = bool(schemas.get(reference.rsplit("/", 1)[-1], {}).get("required"))
     return document
 
 
