@@ -13,6 +13,11 @@ FINISHED = ("succeeded", "failed", "stale")
 POLL_SECONDS_ENV = "DEIS_DB_POLL_SECONDS"  # how often to ask; 1s by default
 
 
+def interactive() -> bool:
+    """Progress bars only on a terminal: in logs and pipes they would be noise (click would print their label)."""
+    return sys.stderr.isatty()
+
+
 def poll_seconds() -> float:
     try:
         return max(0.05, float(os.environ.get(POLL_SECONDS_ENV, "1")))
@@ -26,7 +31,7 @@ def follow(api: PanelApi, operation: dict, timeout: float, quiet: bool = False) 
     label = f"{operation.get('kind') or 'operation'} {operation.get('id')}"
     shown = 0
     with click.progressbar(length=100, label=label, file=sys.stderr, show_eta=False,
-                           hidden=quiet) as bar:
+                           hidden=quiet or not interactive()) as bar:
         while True:
             progress = _progress(operation)
             if progress > shown:

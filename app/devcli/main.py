@@ -13,7 +13,7 @@ import click
 from app.devcli import argv as argv_forms
 from app.devcli import output
 from app.devcli.api import EXIT_FAILED, EXIT_USAGE, ApiError, PanelApi
-from app.devcli.follow import follow
+from app.devcli.follow import follow, interactive
 from app.devcli.gitremote import detect_app
 from app.devcli.settings import ClientSettings, SettingsError, load
 from app.devcli.transfer import download as download_archive, is_dump, upload as upload_archive
@@ -204,7 +204,7 @@ def download(ctx: Context, app: str | None, backup: int, target: Path | None, fo
     def start(length: int | None) -> None:
         nonlocal bar
         bar = click.progressbar(length=length or 0, label=f"backup {backup}", file=sys.stderr,
-                                hidden=ctx.as_json or not length)
+                                hidden=ctx.as_json or not length or not interactive())
         bar.__enter__()
 
     try:
@@ -232,13 +232,12 @@ def upload(ctx: Context, app: str | None, file: Path, wait: bool, timeout: float
     grant = ctx.api.upload_token(name)
     size = file.stat().st_size
     with click.progressbar(length=size, label=f"uploading {file.name}", file=sys.stderr,
-                           hidden=ctx.as_json) as bar:
+                           hidden=ctx.as_json or not interactive()) as bar:
         stored = upload_archive(grant, file, verify=ctx.settings.ssl_verify, progress=bar.update)
-    backup = stored.get("backup") or {}
     operation = grant.get("operation") or {}
     answer = {"operation": operation, "upload": stored}
-    started(ctx, answer, f"Uploaded {file} ({output.size(size)}); the panel registers it as a backup of {name}"
-                         + (f" (dbapi backup {backup['id']})" if backup.get("id") else ""), wait, timeout)
+    started(ctx, answer, f"Uploaded {file} ({output.size(size)}); the panel registers it as a backup of {name}", wait,
+            timeout)
 
 
 # -- shared --------------------------------------------------------------------------------------------------------

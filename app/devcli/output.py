@@ -68,6 +68,8 @@ def app_info(app: dict) -> str:
 def operation_line(operation: dict) -> str:
     progress = operation.get("progress")
     message = operation.get("error") or operation.get("message")
+    if message == "done":
+        message = None
     parts = [f"operation {operation.get('id')} ({operation.get('kind')}): {operation.get('state')}"]
     if progress is not None and operation.get("state") in ("pending", "running"):
         parts.append(f"{progress}%")
