@@ -235,3 +235,14 @@ def test_an_operation_is_shown_only_to_tokens_that_may_see_its_app(api):
     assert error_of(hidden, 404) == error_of(api.get("/operations/999999", user="bob"), 404) | {
         "message": f"No operation #{operation.id} that you may see.", "detail": {"operation": operation.id}}
     assert api.get(f"/operations/{operation.id}", user="carol").status_code == 200  # an admin
+
+
+def test_a_controller_that_fails_is_a_502_and_nothing_is_cached(api, sandbox):
+    sandbox.deis["eu-prod"].faults.configure(error_rate=1.0, error_statuses=[503])
+    try:
+        error = error_of(api.get("/apps"), 502)
+        assert error["code"] == "upstream_unavailable" and error["detail"] == {"cluster": "eu-prod"}
+        assert api.token("alice") not in str(error)
+    finally:
+        sandbox.deis["eu-prod"].faults.clear()
+    assert names(api.get("/apps")) == ["billing", "blog", "shop"]  # the failure was not remembered
