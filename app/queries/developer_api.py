@@ -87,16 +87,19 @@ def backup_of(session: Session, app: App, backup_id: int) -> Backup | None:
 
 
 def operation_app(session: Session, operation: Operation) -> App | None:
-    """The app an operation is about (through its database or backup), or None."""
-    if not (operation.target_id or "").isdigit():
-        return None
+    """The app an operation is about: through its database or backup, else (a failed create leaves its database
+    without an app) the `cluster/app` label the panel gave it."""
     database: Database | None = None
-    if operation.target_type == "database":
-        database = session.get(Database, int(operation.target_id or 0))
-    elif operation.target_type == "backup":
-        backup = session.get(Backup, int(operation.target_id or 0))
-        database = backup.database if backup is not None else None
-    return database.app if database is not None else None
+    if (operation.target_id or "").isdigit():
+        if operation.target_type == "database":
+            database = session.get(Database, int(operation.target_id or 0))
+        elif operation.target_type == "backup":
+            backup = session.get(Backup, int(operation.target_id or 0))
+            database = backup.database if backup is not None else None
+    if database is not None and database.app is not None:
+        return database.app
+    cluster, _, name = (operation.target or "").partition("/")
+    return app_on_cluster(session, cluster, name) if cluster and name else None
 
 
 def operation_view(operation: Operation, app: App | None) -> dict:

@@ -141,6 +141,7 @@ def test_an_upload_that_is_not_a_dump_is_refused_and_registers_nothing(api_dbapi
     create(api, "blog")
     issued = api.post("/apps/blog/upload-token").get_json()
     backups_before = api.get("/apps/blog/backups").get_json()
+    events_before = db.session.scalar(select(func.count(AuditEvent.id)))
     refused = requests.put(issued["url"], data=b"SELECT 1; -- not a pg_dump archive\n" * 100, timeout=60,
                            headers={"Authorization": f"Bearer {issued['token']}"})
     assert refused.status_code == 422
@@ -150,6 +151,7 @@ def test_an_upload_that_is_not_a_dump_is_refused_and_registers_nothing(api_dbapi
     assert api.get("/apps/blog/backups").get_json() == backups_before
     db.session.expire_all()
     assert db.session.scalar(select(func.count(Backup.id))) == 0
+    assert db.session.scalar(select(func.count(AuditEvent.id))) == events_before
     # The token was spent by that attempt: a second try is refused by dbapi.
     again = requests.put(issued["url"], data=b"PGDMP", timeout=60,
                          headers={"Authorization": f"Bearer {issued['token']}"})

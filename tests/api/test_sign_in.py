@@ -215,3 +215,34 @@ def test_refused_tokens_are_rate_limited_per_address(api, app, monkeypatch):
     assert error_of(limited, 429)["code"] == "too_many_requests"
     # A good token from the same address is held back too: guessing is what is limited, not the user.
     assert api.get("/whoami").status_code == 429
+
+
+def test_an_operation_is_shown_only_to_tokens_that_may_see_its_app(api):
+    from app.operations.database_provisioning import create_database
+    from app.queries.developer_api import app_on_cluster
+    from app.services.databases_api import DatabasesApi
+
+    # A create that dbapi cannot be asked about (closed port): the operation fails and its database loses the app,
+    # yet its requester can still follow it.
+    unreachable = DatabasesApi("http://127.0.0.1:9", "key", "http://127.0.0.1:9/cb", connect_timeout=1)
+    operation = create_database(db.session, unreachable, app_on_cluster(db.session, "eu-prod", "blog"),
+                                server="main", actor="deis:alice")
+    assert operation.state == "failed"
+    shown = api.get(f"/operations/{operation.id}").get_json()["operation"]
+    assert (shown["app"], shown["state"], shown["kind"]) == ("blog", "failed", "database.create")
+    assert shown["created_at"].endswith("Z") and shown["error"]
+    hidden = api.get(f"/operations/{operation.id}", user="bob")  # blog is alice's
+    assert error_of(hidden, 404) == error_of(api.get("/operations/999999", user="bob"), 404) | {
+        "message": f"No operation #{operation.id} that you may see.", "detail": {"operation": operation.id}}
+    assert api.get(f"/operations/{operation.id}", user="carol").status_code == 200  # an admin
+
+
+def test_a_controller_that_fails_is_a_502_and_nothing_is_cached(api, sandbox):
+    sandbox.deis["eu-prod"].faults.configure(error_rate=1.0, error_statuses=[503])
+    try:
+        error = error_of(api.get("/apps"), 502)
+        assert error["code"] == "upstream_unavailable" and error["detail"] == {"cluster": "eu-prod"}
+        assert api.token("alice") not in str(error)
+    finally:
+        sandbox.deis["eu-prod"].faults.clear()
+    assert names(api.get("/apps")) == ["billing", "blog", "shop"]  # the failure was not remembered
