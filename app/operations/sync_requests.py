@@ -59,9 +59,10 @@ def validated_request(session: Session, source: str | None, scope: str | None) -
     return source, scope
 
 
-def open_request_covering(session: Session, connection, source: str | None, scope: str | None
-                          ) -> SyncRequest | None:
-    """The newest open request that already syncs everything `source`/`scope` asks for, if any.
+def open_request_covering(session: Session, connection, source: str | None, scope: str | None, *,
+                          not_started: bool = False) -> SyncRequest | None:
+    """The newest open request that already syncs everything `source`/`scope` asks for, if any; with
+    `not_started`, only one none of whose scopes has started fetching yet (so it will see a change made now).
 
     Requests left open by a worker that died are closed here ("interrupted") so they never block a new one.
     """
@@ -72,23 +73,29 @@ def open_request_covering(session: Session, connection, source: str | None, scop
             request.status, request.finished_at = "failed", utcnow()
             request.error = request.error or "interrupted: its jobs stopped before the request finished"
             continue
-        if request.covers(source, scope):
-            return request
+        if not request.covers(source, scope):
+            continue
+        if not_started and session.scalar(select(SyncRun.id).where(SyncRun.request_id == request.id).limit(1)):
+            continue
+        return request
     return None
 
 
 def request_sync(
-    session: Session, sync_queue: Queue, source: str | None, scope: str | None, actor: User | str
+    session: Session, sync_queue: Queue, source: str | None, scope: str | None, actor: User | str, *,
+    after_change: bool = False,
 ) -> Requested:
     """Queue a sync of `source` (all sources when None), limited to cluster `scope` for Deis; audited, committed.
 
     While a request covering the same scopes is queued or running, that one is returned and nothing is queued.
+    `after_change` (the panel just changed the source): only a request that has not started fetching will do,
+    since a running one may have read the source before the change.
     """
     source, scope = validated_request(session, source, scope)
     actor_name = actor if isinstance(actor, str) else actor.username
     # Two clicks arriving together must not both find "nothing open": one at a time decides.
     with sync_queue.connection.lock("sync-request-lock", timeout=30, blocking_timeout=10):
-        existing = open_request_covering(session, sync_queue.connection, source, scope)
+        existing = open_request_covering(session, sync_queue.connection, source, scope, not_started=after_change)
         if existing is not None:
             session.commit()
             return Requested(existing, already_open=True)
