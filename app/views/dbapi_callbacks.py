@@ -15,7 +15,8 @@ bp = Blueprint("dbapi_callbacks", __name__)
 def _sync_app(database: Database) -> None:
     """After DATABASE_URL was set: a targeted Deis sync of the app's cluster, so the panel shows it."""
     if database.app is not None:
-        sync_requests.request_sync(db.session, queue("sync"), "deis", database.app.cluster.name, "dbapi-callback")
+        sync_requests.request_sync(db.session, queue("sync"), "deis", database.app.cluster.name, "dbapi-callback",
+                                   after_change=True)
 
 
 def _rotate(database: Database) -> None:

