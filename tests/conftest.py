@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
@@ -23,6 +25,14 @@ from app.models import Base, User
 from app.operations import accounts
 
 pytest_plugins = ["tests.fixtures.sandbox"]
+
+# Property tests and fuzzers: a bounded, reproducible number of examples in `make test` ("ci"), many more with
+# HYPOTHESIS_PROFILE=long (`make test-long`). A test's own @settings(max_examples=...) still wins.
+hypothesis_settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, database=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile("long", max_examples=2000, deadline=None, database=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PASSWORD = "correct horse battery staple"
 
