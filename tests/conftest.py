@@ -171,3 +171,13 @@ def live_server(app):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fuzzers' figure for the note: examples run per property (tests/fuzz/examples.py counts them)."""
+    from tests.fuzz.examples import RAN
+
+    if RAN:
+        terminalreporter.write_sep("-", f"fuzzing: {sum(RAN.values())} examples over {len(RAN)} properties")
+        for name, examples in sorted(RAN.items()):
+            terminalreporter.write_line(f"{examples:>7}  {name}")
