@@ -110,6 +110,10 @@ def _register_security(app: Flask, settings: Settings) -> None:
 
 
 def _register_errors(app: Flask) -> None:
+    from app.views.api import errors as api_errors
+
+    api_errors.install(app)
+
     def page(status: int, title: str, message: str):
         return render_template("errors/error.html", status=status, title=title, message=message), status
 
@@ -123,23 +127,35 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(404)
     def not_found(error):
+        if api_errors.is_api_request():
+            return api_errors.from_http_exception(error)
         return page(404, "Not found", "There is nothing at this address.")
+
+    @app.errorhandler(405)
+    def wrong_method(error):
+        # Outside /api/v1, Werkzeug's own answer (with its Allow header).
+        return api_errors.from_http_exception(error) if api_errors.is_api_request() else error
 
     @app.errorhandler(429)
     def too_many(error):
+        if api_errors.is_api_request():
+            return api_errors.from_http_exception(error)
         return page(429, "Too many attempts", f"Too many attempts: {error.description}. Wait a minute and try again.")
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import (alerts, apps, audit, auth, certificates, change_sets, chef, databases, dbapi_callbacks, dns,
-                           home, instances, limits, monitoring, search, settings, sync, users)
+    from app.views import (alerts, api, api_use, apps, audit, auth, certificates, change_sets, chef, databases,
+                           dbapi_callbacks, dns, home, instances, limits, monitoring, search, settings, sync, users)
+    from app.views.api import spec as api_spec
 
     for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp,
-                      monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp, databases.bp):
+                      monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp, databases.bp,
+                      api_use.bp):
         app.register_blueprint(blueprint)
-    # Chef authenticates with a bearer token and dbapi each callback with an HMAC signature over the raw body, not a
-    # session cookie: neither has a CSRF token to check.
-    for blueprint in (chef.bp, dbapi_callbacks.bp):
+    # Chef authenticates with a bearer token, dbapi each callback with an HMAC signature over the raw body and
+    # developers (/api/v1) with their Deis token, not a session cookie: none has a CSRF token to check.
+    api_spec.install_settings(app)
+    for blueprint in (chef.bp, dbapi_callbacks.bp, api.bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
 

@@ -13,6 +13,8 @@ from app.redaction import redact
 
 # Set per request by the web app (and per job by the worker) so events can be traced to what caused them.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Set by `/api/v1` for the length of a request: every event it causes says it came through the developer API.
+channel_var: ContextVar[str | None] = ContextVar("audit_channel", default=None)
 SYSTEM_ACTOR = "system"
 # What a request id may look like: a client's X-Request-ID is used only if it matches (else the panel makes one).
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -62,6 +64,9 @@ def record(
 ) -> AuditEvent:
     """Add an audit event for `action` on `target` by `actor` (secrets redacted); the caller commits."""
     target_type, target_id, label = _describe_target(target)
+    channel = channel_var.get()
+    if channel:
+        after = {**(after or {}), "via": channel}
     event = AuditEvent(
         actor=_actor_name(actor),
         action=action,

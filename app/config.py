@@ -204,6 +204,11 @@ class Settings:
     dbapi_callback_secret: str = field(default=DEV_DBAPI_CALLBACK_SECRET, repr=False)
     panel_url: str = "http://127.0.0.1:5000"
     dbapi_timeout: float = 30.0
+    # Issue 14: how long a developer's Deis token (whoami) and the apps it may see are trusted before the controller
+    # is asked again; a token revoked at the controller keeps working at most this long.
+    dev_token_cache_seconds: int = 60
+    # Issue 14: answers of 401 (a token the controller refuses) per client address, before /api/v1 answers 429.
+    dev_token_failure_limit: str = "30 per minute"
 
     @property
     def production(self) -> bool:
@@ -267,6 +272,8 @@ class Settings:
             dbapi_callback_secret=env.get("DBAPI_CALLBACK_SECRET") or DEV_DBAPI_CALLBACK_SECRET,
             panel_url=_base_url(env, "PANEL_URL", "http://127.0.0.1:5000"),
             dbapi_timeout=_number(env, "DBAPI_TIMEOUT_SECONDS", "30", float),
+            dev_token_cache_seconds=_number(env, "DEV_TOKEN_CACHE_SECONDS", "60"),
+            dev_token_failure_limit=env.get("DEV_TOKEN_FAILURE_LIMIT") or "30 per minute",
         )
         settings.check()
         return settings
@@ -302,6 +309,9 @@ class Settings:
             raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 10 (the number of proxies in front of the panel)")
         if not 0 < self.dbapi_timeout <= 3600:
             raise ConfigError(f"DBAPI_TIMEOUT_SECONDS must be more than 0 and at most 3600, not {self.dbapi_timeout:g}")
+        if not 0 <= self.dev_token_cache_seconds <= 3600:
+            raise ConfigError("DEV_TOKEN_CACHE_SECONDS must be from 0 (ask the controller every time) to 3600, not "
+                              f"{self.dev_token_cache_seconds}")
         if not 0 <= self.limits_enforce_interval <= 3600:  # also refuses NaN
             raise ConfigError("LIMITS_ENFORCE_INTERVAL_SECONDS must be between 0 and 3600 (seconds between two limit "
                               f"writes), not {self.limits_enforce_interval:g}")

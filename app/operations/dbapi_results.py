@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.clients import NotConfigured
 from app.models import App, Backup, Database, Operation
 from app.models.base import utcnow
-from app.operations import restore_drills
+from app.operations import developer_transfers, restore_drills
 from app.services.databases_api import verify_signature
 from app.services.deis import DeisClient, DeisError
 
@@ -37,6 +37,7 @@ DBAPI_KIND = {
     "database.backup": "backup",
     "database.restore": "restore",
     "backup.verify": "verify",
+    "backup.upload": "upload",
 }
 
 
@@ -56,11 +57,14 @@ def database_url(database: Database, password: str) -> str:
 
 def receive(session: Session, deis: Callable[[str], DeisClient], *, secret: str, signature: str | None,
             raw_body: bytes, after_database_ready: Callable[[Database], None] | None = None,
-            after_backup: Callable[[Database], None] | None = None) -> CallbackOutcome:
+            after_backup: Callable[[Database], None] | None = None,
+            upload: str | None = None) -> CallbackOutcome:
     """Check one callback's signature over its raw bytes, then apply its result once; the outcome says how it went.
 
     `deis(cluster_name)` gives the controller client of a cluster; `after_database_ready` runs after the commit of a
     new database (the targeted sync of its app), `after_backup` after the commit of a successful backup (rotation).
+    `upload` is the `upload` query parameter of the callback URL: the uuid of the panel's upload operation (dbapi's
+    operation id is unknown to the panel until this very callback).
     """
     if not signature or not verify_signature([secret], signature, raw_body):
         return CallbackOutcome(401, "bad or missing X-Signature (or older than 300 s)")
@@ -73,6 +77,8 @@ def receive(session: Session, deis: Callable[[str], DeisClient], *, secret: str,
     if state not in FINISHED:
         return CallbackOutcome(400, f"state {str(state)[:20]!r} is not a finished state")
     operation = session.query(Operation).filter_by(dbapi_operation_id=operation_id).one_or_none()
+    if operation is None and payload.get("kind") == "upload":
+        return CallbackOutcome(*developer_transfers.register_upload(session, payload, upload))
     if operation is None:
         # The request's answer may not be committed yet: a 409 makes dbapi try again a little later.
         return CallbackOutcome(409, "no operation of the panel has this operation_id (yet)")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.models import Operation
+from app.operations import developer_transfers
 from app.operations.alerts import raise_alert, resolve_absent
 
 KIND = "operation_stuck"
@@ -33,7 +34,9 @@ def threshold(kind: str, stale_minutes: Mapping[str, int] | None = None) -> time
 
 def check(session: Session, now: datetime, stale_minutes: Mapping[str, int] | None = None) -> list[Operation]:
     """Mark stale and alert on every operation in progress longer than its kind's threshold; keep the alerts of
-    stale ones open and resolve the rest. Returns the stale operations."""
+    stale ones open and resolve the rest. Returns the stale operations. Uploads whose token expired unused end
+    `failed` first: nobody is waiting for them."""
+    developer_transfers.expire_unused_uploads(session, now)
     shortest = min(threshold(kind, stale_minutes) for kind in {**DEFAULT_STALE_MINUTES, **(stale_minutes or {})})
     since = func.coalesce(Operation.started_at, Operation.created_at)
     candidates = session.scalars(

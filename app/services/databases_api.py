@@ -60,6 +60,7 @@ class DbapiBackup:
     state: str
     size_bytes: int | None
     error: str | None
+    sha256: str | None = None  # of the plain archive a download gives
 
 
 @dataclass(frozen=True)
@@ -172,16 +173,18 @@ class DatabasesApi:
         payload = {"action": "download", "backup_id": backup_id, "ttl_seconds": ttl_seconds}
         return _token(self._call("POST", "/tokens", "issue download token", json=payload, ok=(201,)))
 
-    def upload_token(self, database_id: str, *, ttl_seconds: int = 900) -> TransferToken:
-        """A single-use token to upload a `pg_dump -Fc` archive as a backup of one database."""
+    def upload_token(self, database_id: str, *, ttl_seconds: int = 900, callback_query: str = "") -> TransferToken:
+        """A single-use token to upload a `pg_dump -Fc` archive as a backup of one database; its result is POSTed
+        to the callback URL (with `callback_query` appended, e.g. `upload=<operation uuid>`)."""
+        callback_url = self.callback_url + (f"?{callback_query}" if callback_query else "")
         payload = {"action": "upload", "database_id": database_id, "ttl_seconds": ttl_seconds,
-                   "callback_url": self.callback_url}
+                   "callback_url": callback_url}
         return _token(self._call("POST", "/tokens", "issue upload token", json=payload, ok=(201,)))
 
 
 def _backup(body: dict[str, Any]) -> DbapiBackup:
     return DbapiBackup(id=body["id"], database_id=body["database_id"], state=body["state"],
-                       size_bytes=body.get("size_bytes"), error=body.get("error"))
+                       size_bytes=body.get("size_bytes"), error=body.get("error"), sha256=body.get("sha256"))
 
 
 def _token(body: dict[str, Any]) -> TransferToken:

@@ -29,6 +29,6 @@ def receive_callback():
     outcome = dbapi_results.receive(
         db.session, clients.for_config(current_app.config).deis, secret=settings.dbapi_callback_secret,
         signature=request.headers.get("X-Signature"), raw_body=request.get_data(cache=False),
-        after_database_ready=_sync_app, after_backup=_rotate,
+        after_database_ready=_sync_app, after_backup=_rotate, upload=request.args.get("upload"),
     )
     return jsonify({"message": outcome.message}), outcome.status
