@@ -11,6 +11,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -40,7 +41,8 @@ class DeisUser(_Strict):
 
 
 class ClusterSpec(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9-]+$")
+    # The panel's rule for a cluster name (DEIS_CLUSTERS): a scenario the panel cannot run against is refused here.
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=63)
     kind: Literal["production", "staging", "monitoring"] = "production"
     monitored_from: str | None = None
     load_balancer: str | None = None  # name of the cluster's AWS load balancer
@@ -48,10 +50,19 @@ class ClusterSpec(_Strict):
 
 class RegionSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9-]+$")
-    aws_region: str
+    aws_region: str = Field(min_length=1)
     timezone: str
     backup_hour: int = Field(default=3, ge=0, le=23)
     clusters: list[ClusterSpec]
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{value!r} is not an IANA time zone (like Europe/Dublin)") from error
+        return value
 
 
 class AppSpec(_Strict):

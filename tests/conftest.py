@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
@@ -26,6 +28,14 @@ from app.operations import accounts
 
 pytest_plugins = ["tests.fixtures.sandbox"]
 LEFTOVER_WAIT_SECONDS = 30  # the last owners' servers may still be saving and stopping
+
+# Property tests and fuzzers: a bounded, reproducible number of examples in `make test` ("ci"), many more with
+# HYPOTHESIS_PROFILE=long (`make test-long`). A test's own @settings(max_examples=...) still wins.
+hypothesis_settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, database=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile("long", max_examples=2000, deadline=None, database=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PASSWORD = "correct horse battery staple"
 
@@ -217,3 +227,13 @@ def live_server(app):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fuzzers' figure for the note: examples run per property (tests/fuzz/examples.py counts them)."""
+    from tests.fuzz.examples import RAN
+
+    if RAN:
+        terminalreporter.write_sep("-", f"fuzzing: {sum(RAN.values())} examples over {len(RAN)} properties")
+        for name, examples in sorted(RAN.items()):
+            terminalreporter.write_line(f"{examples:>7}  {name}")

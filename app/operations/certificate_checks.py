@@ -106,8 +106,13 @@ def _load_chain(certificate_pem: str) -> list[x509.Certificate]:
     chain = []
     for position, block in enumerate(blocks, start=1):
         try:
-            chain.append(x509.load_pem_x509_certificate(block.encode()))
-        except ValueError as error:
+            certificate = x509.load_pem_x509_certificate(block.encode())
+            # cryptography decodes the public key and extensions only when asked: a certificate altered there
+            # loads, then fails later (a 500). Ask now, so that it is refused like any other damaged one.
+            certificate.public_key()
+            _ = certificate.extensions, certificate.subject, certificate.issuer
+            chain.append(certificate)
+        except (ValueError, UnsupportedAlgorithm) as error:
             raise CertificateRefused(f"Certificate {position} of the chain is not a valid PEM certificate "
                                      "(it may be cut short or altered).") from error
     return chain

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from app.clients import for_config
+from app.clients import NotConfigured, for_config
 from app.extensions import db
 from app.models import ChangeSet, Cluster, DnsZone, Instance
 from app.operations import change_sets, cluster_switch, dangling, repoint
@@ -49,6 +49,8 @@ def _plan(title: str, make):
         return _refused(title, error)
     except CloudflareError as error:
         return _refused(title, error, 502)
+    except NotConfigured as error:  # a panel without CLOUDFLARE_API_TOKEN: say so, not a 500
+        return _refused(title, f"Cloudflare is not configured ({error}).", 503)
     return redirect(url_for("change_sets.show", change_set_id=change_set.id))
 
 

@@ -10,9 +10,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import ignored_auth
 
 from dbapi import create_app, runtime
 from dbapi.config import Settings
+from tests.fuzz.examples import count
 
 MAX_EXAMPLES = 25  # per operation and mode: about 25 s for the whole API on two cores
 
@@ -46,6 +48,7 @@ def test_api_conforms_to_its_openapi_document(dbapi_fuzzed_app, mode):
         @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
                   derandomize=True, database=None)
         def check(case) -> None:
+            count(f"dbapi.schemathesis({mode.value})")
             case.call_and_validate(headers=service_headers)
 
         try:
@@ -53,3 +56,34 @@ def test_api_conforms_to_its_openapi_document(dbapi_fuzzed_app, mode):
         except Exception as error:  # collect every operation's first failure, then report them together
             failures[operation.label] = str(error)[:3000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+
+
+STATEFUL_STEPS = 20  # per sequence; the profile decides how many sequences
+
+
+def test_sequences_of_calls_linked_by_their_answers_conform_and_never_fail(dbapi_fuzzed_app):
+    """Stateful: schemathesis chains calls through the links between answers and parameters (a created
+    database's id into GET /databases/{id}, an operation's id into GET /operations/{id}, a token into a download),
+    so the calls reach real objects rather than 404s; every answer must match the document and none may be a 5xx."""
+    from hypothesis import settings as current
+
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", dbapi_fuzzed_app)
+    machine = schema.as_state_machine()
+    assert schema.statistic.transitions.total >= 20  # the links it follows; fewer means the document lost its ids
+    service_key = dbapi_fuzzed_app.extensions["dbapi"].settings.service_key
+
+    class DbapiSequences(machine):
+        def before_call(self, case):
+            # On the case itself, so schemathesis' own authentication checks know which key was sent.
+            count("dbapi.schemathesis(stateful steps)")
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {service_key}"}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            # Who may call what is proven route by route in test_authorization_matrix.py; here schemathesis would
+            # take the key set above for one it generated, and call its acceptance a hole.
+            case.validate_response(response, excluded_checks=[ignored_auth], transport_kwargs=kwargs or None)
+
+    examples = max(10, current().max_examples // 3)
+    DbapiSequences.run(settings=settings(max_examples=examples, stateful_step_count=STATEFUL_STEPS, deadline=None,
+                                         suppress_health_check=list(HealthCheck), database=None,
+                                         derandomize=current().derandomize))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from tests.e2e.screenshots import VIEWPORT
 from tests.panel_variants import panel_with  # noqa: F401  (a fixture)
 
 ASSETS = Path(__file__).parent / "assets"
@@ -35,6 +36,11 @@ def browser_type_launch_args(browser_type_launch_args):
         "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": VIEWPORT}
 
 
 @pytest.fixture

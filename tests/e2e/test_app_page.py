@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from tests import factories as make
 from tests.conftest import PASSWORD
+from tests.e2e import screenshots
 
 SECRET = "postgres://shop:hunter2-in-the-browser@pg.prod-eu.test/shop"
 
@@ -44,6 +45,7 @@ def test_search_then_open_the_app_page(page, live_server, make_user, db_session)
     expect(config.get_by_role("row", name="DATABASE_URL")).to_contain_text("••••••")
     expect(config.get_by_role("row", name="PLATFORM")).to_contain_text("deis")
     assert "hunter2" not in page.content()
+    screenshots.save(page, "02-search-app-page")
 
     # Enter in the global box opens the full results page.
     box = page.get_by_label("Search the platform")

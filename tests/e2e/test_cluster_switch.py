@@ -10,6 +10,7 @@ from rq import SimpleWorker
 
 from app.queues import queue, redis_connection
 from tests.conftest import PASSWORD
+from tests.e2e import screenshots
 from tests.e2e.test_security_policy import violations_of
 from tests.operations.conftest import demo, demo_scenario  # noqa: F401 (fixtures)
 
@@ -70,6 +71,7 @@ def test_plan_apply_and_roll_back_a_cluster_switch_in_the_browser(page, live_ser
     run_worker()
     expect(page.locator("#change-set-state")).to_have_text("applied")
     assert shapes(demo_panel) == before
+    screenshots.save(page, "05-cluster-switch-rollback", focus=page.locator("h2"))
     page.goto(f"{live_server}/change-sets/")
     expect(page.locator("#change-sets")).to_contain_text("rolled_back")
     assert violations == []

@@ -10,6 +10,7 @@ from app.models import App
 from app.operations import api_clients
 from tests import factories as make
 from tests.conftest import PASSWORD
+from tests.e2e import screenshots
 from tests.e2e.test_security_policy import violations_of
 
 
@@ -68,5 +69,6 @@ def test_toggle_monitoring_on_the_app_page_and_in_the_list_without_a_reload(page
     expect(row.get_by_role("button", name="Turn monitoring off for blog")).to_be_visible()
     assert page.evaluate("window.loadedOnce") == "the list"
     assert monitoring_of("blog") is True
+    screenshots.save(page, "03-monitoring-toggle", focus=page.locator("h2"))
 
     assert violations == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
+from tests.e2e import screenshots
 
 
 def test_sign_in_in_a_browser(page, live_server, make_user):
@@ -20,6 +21,7 @@ def test_sign_in_in_a_browser(page, live_server, make_user):
     expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
     expect(page.locator("#panel-certificates")).to_contain_text("No certificate expires in the next 30 days.")
     assert page.evaluate("typeof htmx !== 'undefined' && htmx.version") == "2.0.11"
+    screenshots.save(page, "01-sign-in-home")
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("alert")).to_have_text("Signed out.")

@@ -244,3 +244,24 @@ def test_an_unknown_domain_is_refused_before_deis_is_called(db_session, deis, sa
 ])
 def test_wildcards_stand_for_exactly_one_leftmost_label(pattern, domain, covered):
     assert name_matches(pattern, domain) is covered
+
+
+def test_a_certificate_damaged_inside_its_public_key_is_refused_not_a_crash():
+    # Found by tests/fuzz/test_certificate_pems.py: cryptography decodes the key lazily, so this loaded and then
+    # raised ValueError ("Invalid key") from the key comparison: a 500 on the upload form.
+    import base64
+    import textwrap
+
+    from cryptography.hazmat.primitives import serialization
+
+    from app.operations.certificate_checks import check_upload
+
+    leaf = pki.leaf("www.example.com")
+    der = bytearray(leaf.certificate.public_bytes(serialization.Encoding.DER))
+    point = leaf.key.public_key().public_bytes(serialization.Encoding.X962,
+                                               serialization.PublicFormat.UncompressedPoint)
+    der[bytes(der).index(point) + 10] ^= 0xFF  # off the curve
+    damaged = ("-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+               + "\n-----END CERTIFICATE-----\n")
+    with pytest.raises(CertificateRefused, match="Certificate 1 of the chain is not a valid PEM certificate"):
+        check_upload(damaged, leaf.key_pem(), "www.example.com", datetime.now(UTC))

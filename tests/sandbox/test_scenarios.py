@@ -178,3 +178,21 @@ def test_records_must_match_what_they_point_at() -> None:
     message = str(raised.value)
     assert "a record pointing at an instance must be type A, not AAAA" in message
     assert "a record pointing at a load balancer must be type CNAME, not A" in message
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (("regions", 0, "timezone"), "Mars/Olympus", "regions.0.timezone: 'Mars/Olympus' is not an IANA time zone"),
+    (("regions", 0, "clusters", 0, "name"), "-eu", "regions.0.clusters.0.name: String should match pattern"),
+    (("regions", 0, "aws_region"), "", "regions.0.aws_region: String should have at least 1 character"),
+])
+def test_a_scenario_the_panel_could_not_run_against_is_refused_when_loaded(path, value, message) -> None:
+    # Found by tests/fuzz/test_scenario_files.py: these loaded, and the panel then refused the DEIS_CLUSTERS the
+    # sandbox handed it.
+    document = scenario_document()
+    parent = document
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = value
+    with pytest.raises(ScenarioError) as raised:
+        parse(document)
+    assert message in str(raised.value)

@@ -188,3 +188,14 @@ def test_an_apply_whose_job_is_gone_offers_a_resume(client, login_as, panel):
     run_worker()
     db.session.refresh(change_set)
     assert change_set.state == "applied"
+
+
+def test_planning_without_cloudflare_configured_is_refused_in_words(client, login_as):
+    # Found by the authorization matrix: a panel without CLOUDFLARE_API_TOKEN answered a plan with a 500.
+    login_as("admin")
+    for path, form in (("/change-sets/switch", {"source": "a", "target": "b"}), ("/change-sets/repoint", {}),
+                       ("/change-sets/dangling", {"record": "1"})):
+        response = client.post(path, data=form, headers={"X-CSRFToken": csrf_token_from(client)})
+        assert response.status_code == 503, path
+        assert "Cloudflare is not configured (CLOUDFLARE_API_TOKEN is not set)." in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(ChangeSet)) == 0
