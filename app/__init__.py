@@ -132,10 +132,11 @@ def _register_errors(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from app.views import (alerts, apps, audit, auth, certificates, change_sets, chef, databases, dbapi_callbacks, dns,
-                           home, instances, limits, monitoring, search, settings, sync, users)
+                           home, instances, limits, liveness, monitoring, search, settings, sync, users)
 
     for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp,
-                      monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp, databases.bp):
+                      monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp, databases.bp,
+                      liveness.bp):
         app.register_blueprint(blueprint)
     # Chef authenticates with a bearer token and dbapi each callback with an HMAC signature over the raw body, not a
     # session cookie: neither has a CSRF token to check.

@@ -31,6 +31,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from sandbox.faults import FaultInjector
 from sandbox.scenario import InstanceSpec, LoadBalancerSpec, MaintenanceEventSpec, RecordSpec, Scenario, ScenarioError
 
 ACCESS_KEY_ID = "testing"
@@ -105,11 +106,14 @@ class _WatchedMotoServer(ThreadedMotoServer):
     def __init__(self, ip_address: str, port: int) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.watch: WriteWatch | None = None
+        # In front of the watch: request counts (`/__sandbox/requests`) and added latency, like every simulator.
+        self.faults: FaultInjector | None = None
 
     def _server_entry(self) -> None:
         # Mirrors moto 5.2.5's ThreadedMotoServer._server_entry (moto is pinned) with the watch added.
         self.watch = WriteWatch(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self._ip_address, self._port, self.watch, True, request_handler=MotoRequestHandler)
+        self.faults = FaultInjector(self.watch, "aws")
+        self._server = make_server(self._ip_address, self._port, self.faults, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever(poll_interval=0.05)  # stop() waits for the loop to notice: keep it short
 
@@ -236,6 +240,11 @@ class AwsSimulator:
         if self._url is None:
             raise AwsSandboxError("the moto server is not started; call start() first")
         return self._url
+
+    @property
+    def faults(self) -> FaultInjector | None:
+        """moto's fault injector and request counter (None until started)."""
+        return self._server.faults if self._server is not None else None
 
     @property
     def regions(self) -> list[str]:
