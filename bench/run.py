@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import time
 import traceback
@@ -96,6 +97,10 @@ def main() -> None:
     mode.add_argument("--full", action="store_true", help="the issue's sizes and the scale curve (make bench)")
     parser.add_argument("--only", default="", help=f"comma-separated sections of {', '.join(SECTIONS)}")
     options = parser.parse_args()
+    # SIGTERM (and SIGINT, ignored in a background job) unwind like an exception: every section's `finally` stops
+    # the servers it started and drops its scratch databases.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda signum, _frame: sys.exit(128 + signum))
     sizes = QUICK if options.quick else FULL
     chosen = [name for name in (options.only.split(",") if options.only else SECTIONS) if name]
     unknown = sorted(set(chosen) - set(SECTIONS))
