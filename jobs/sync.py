@@ -1,41 +1,31 @@
-"""Jobs: synchronise every source, or one source and scope (after a change the panel made, or "Sync now")."""
+"""Job: fan a sync request out to one job per (source, scope) and a final relations job (the schedule's
+`sync_all`, "Sync now", and the targeted syncs after a change the panel made)."""
 from __future__ import annotations
 
 from rq import get_current_job
 
 from app.clients import for_config
 from app.extensions import db
-from app.queues import queue, redis_connection
-from app.sync import runner
-from app.sync.locks import redis_locks
-from jobs.alerts import run_alerts
+from app.operations import sync_requests
+from app.queries.sync_status import SYNC_QUEUE
+from app.queues import queue
 from jobs.context import panel
 
 
-def _job_id() -> str | None:
-    job = get_current_job()
-    return job.id if job else None
-
-
 def sync_source(source: str | None = None, scope: str | None = None, actor: str | None = None,
-                allow_mass_delete: bool = False, allow_up_to: int | None = None) -> list[str]:
-    """Sync one source (all its scopes when scope is None); returns the failures, if any.
-
-    `allow_mass_delete` (an admin's confirmation) applies deletions the guard would hold back, at most
-    `allow_up_to` of them when given.
-    """
+                allow_mass_delete: bool = False, allow_up_to: int | None = None,
+                request_id: int | None = None) -> list[str]:
+    """Queue the scope jobs of one source (all its scopes when scope is None; every source when source is None);
+    returns their job ids. `allow_mass_delete` (an admin's confirmation) applies up to `allow_up_to` deletions the
+    guard would hold back."""
     app = panel()
-    clients = for_config(app.config)
-    requests = runner.plan(clients, source, scope)
-    _, failures = runner.run_many(db.session, clients, redis_locks(redis_connection()), requests,
-                                  job_id=_job_id(), triggered_by=actor or "cron",
-                                  allow_mass_delete=allow_mass_delete, allow_up_to=allow_up_to)
-    queue("default").enqueue(run_alerts)  # new events, expiries and failing sources are told right away
-    if failures:
-        raise RuntimeError("; ".join(failures))  # marks the job failed; each run already records its reason
-    return failures
+    job = get_current_job()
+    request = sync_requests.fan_out(db.session, queue(SYNC_QUEUE), for_config(app.config), source, scope,
+                                    actor or "cron", request_id=request_id, fanout_job_id=job.id if job else None,
+                                    allow_mass_delete=allow_mass_delete, allow_up_to=allow_up_to)
+    return [each["job_id"] for each in request.scope_jobs]
 
 
 def sync_all(actor: str | None = None) -> list[str]:
-    """Sync every source and scope."""
+    """Sync every source and scope (what the schedule runs)."""
     return sync_source(None, None, actor)

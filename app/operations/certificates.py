@@ -120,7 +120,7 @@ def upload_certificate(
                 actor if isinstance(actor, str) else actor.username)
     job_id = None
     if sync_queue is not None:
-        job_id = sync_requests.request_sync(session, sync_queue, sync_requests.SCOPED_SOURCE, cluster, actor).id
+        job_id = sync_requests.request_sync(session, sync_queue, sync_requests.SCOPED_SOURCE, cluster, actor).job_id
     return UploadResult(name=name, cluster=cluster, domain=domain_name, app=domain_row.app,
                         common_name=checked.common_name, expires_at=checked.leaf.not_valid_after_utc, reused=reused,
                         replaced=replaced, removed=removed, sync_job_id=job_id)

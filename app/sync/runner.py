@@ -1,4 +1,8 @@
-"""Running synchronizations: one source and scope, or everything, each recorded as its own SyncRun."""
+"""Running synchronizations: one source and scope, or everything, each recorded as its own SyncRun.
+
+The workers run one scope per job (`run_one(..., rebuild_relations=False)`) and a final job rebuilds the relations
+once for the whole request (`finish`); `flask sync run` runs the scopes one after another in its own process.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,10 +28,16 @@ class UnknownScope(ValueError):
     """A sync was asked for a source or scope the panel does not know; the message lists the valid ones."""
 
 
-@dataclass
-class SyncRequest:
+@dataclass(frozen=True)
+class SyncScope:
+    """One (source, scope) pair: what one job syncs under one lock."""
+
     source: str
     scope: str
+
+    @property
+    def label(self) -> str:
+        return self.source if self.scope == dns_sync.ALL else f"{self.source} / {self.scope}"
 
 
 def scopes(clients: PlatformClients, source: str) -> list[str]:
@@ -41,16 +51,16 @@ def scopes(clients: PlatformClients, source: str) -> list[str]:
     raise UnknownScope(f"unknown source {source!r}; sources are {', '.join(SOURCES)}")
 
 
-def plan(clients: PlatformClients, source: str | None = None, scope: str | None = None) -> list[SyncRequest]:
+def plan(clients: PlatformClients, source: str | None = None, scope: str | None = None) -> list[SyncScope]:
     """The runs a request stands for, validated: `None` means every source, or every scope of the source."""
     sources = SOURCES if source is None else (source,)
     requests = []
     for name in sources:
         known = scopes(clients, name)
         if scope is None:
-            requests.extend(SyncRequest(name, each) for each in known)
+            requests.extend(SyncScope(name, each) for each in known)
         elif name == "cloudflare" or scope in known:
-            requests.append(SyncRequest(name, scope))  # a Cloudflare scope is a zone name, checked when fetched
+            requests.append(SyncScope(name, scope))  # a Cloudflare scope is a zone name, checked when fetched
         else:
             raise UnknownScope(f"{name} has no scope {scope!r}; known: {', '.join(known) or 'none configured'}")
     return requests
@@ -60,15 +70,18 @@ def run_one(
     session: Session,
     clients: PlatformClients,
     lock: LockFactory,
-    request: SyncRequest,
+    request: SyncScope,
     *,
     job_id: str | None = None,
+    request_id: int | None = None,
+    rebuild_relations: bool = True,
     triggered_by: str | None = None,
     listeners: list[Callable[[int, str], None]] | None = None,
     allow_mass_delete: bool = False,
     allow_up_to: int | None = None,
 ) -> SyncRun | None:
-    """Run one recorded sync and rebuild relations; raises SyncFailed (after recording it) when it fails.
+    """Run one recorded sync (and rebuild relations unless the request's final job will); raises SyncFailed (after
+    recording it) when it fails, None when another run of the scope holds its lock.
 
     A run that would delete a large part of the scope deletes nothing and ends `needs_confirmation`, unless
     `allow_mass_delete` (then at most `allow_up_to` deletions when given: the number an admin confirmed).
@@ -85,14 +98,15 @@ def run_one(
             outcome = aws_sync.synchronize(session, clients.aws(request.scope), progress, guard)
         else:
             outcome = dns_sync.synchronize(session, clients.cloudflare(), request.scope, progress, guard)
-        relations.rebuild(session)
+        if rebuild_relations:
+            relations.rebuild(session)
         return replace(outcome, pending_deletions=guard.pending)
 
     return run_recorded(session, source=request.source, scope=request.scope, lock=lock, body=body, job_id=job_id,
-                        triggered_by=triggered_by, listeners=listeners)
+                        request_id=request_id, triggered_by=triggered_by, listeners=listeners)
 
 
-def run_many(session: Session, clients: PlatformClients, lock: LockFactory, requests: list[SyncRequest],
+def run_many(session: Session, clients: PlatformClients, lock: LockFactory, requests: list[SyncScope],
              **kwargs) -> tuple[list[SyncRun], list[str]]:
     """Run each request; a failure of one does not stop the others. Returns the runs and the failure reasons."""
     runs, failures = [], []

@@ -66,6 +66,7 @@ def run_recorded(
     lock: LockFactory,
     body: Callable[[Progress], Outcome],
     job_id: str | None = None,
+    request_id: int | None = None,
     triggered_by: str | None = None,
     listeners: list[Callable[[int, str], None]] | None = None,
 ) -> SyncRun | None:
@@ -80,7 +81,8 @@ def run_recorded(
             .values(status="failed", finished_at=utcnow(), progress_message="interrupted",
                     error="interrupted: the process running it stopped before it finished; nothing was deleted")
         )
-        run = SyncRun(source=source, scope=scope, status="running", job_id=job_id, triggered_by=triggered_by,
+        run = SyncRun(source=source, scope=scope, status="running", job_id=job_id, request_id=request_id,
+                      triggered_by=triggered_by,
                       started_at=utcnow(), progress_message="fetching")
         session.add(run)
         session.commit()

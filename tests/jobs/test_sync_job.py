@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.queues import redis_url
-from app.models import App, SyncRun
+from app.models import App, SyncRequest, SyncRun
 
 
 def panel_env(settings, sandbox, url: str) -> dict[str, str]:
@@ -19,7 +19,7 @@ def panel_env(settings, sandbox, url: str) -> dict[str, str]:
             "DATABASE_URL": settings.database_url, "REDIS_URL": url, "SECRET_KEY": settings.secret_key}
 
 
-def test_sync_job_runs_on_a_real_worker_and_records_its_job_id(app, settings, sandbox):
+def test_sync_job_fans_out_on_a_real_worker_and_records_the_request(app, settings, sandbox):
     url = redis_url()
     queue = Queue("sync", connection=Redis.from_url(url))
     queue.empty()
@@ -33,9 +33,13 @@ def test_sync_job_runs_on_a_real_worker_and_records_its_job_id(app, settings, sa
     job.refresh()
     assert job.is_finished, worker.stdout + worker.stderr
     db.session.expire_all()
+    # The job fanned the request out to one scope job, which the same burst worker ran, then the relations job.
+    request = db.session.scalars(select(SyncRequest)).one()
     run = db.session.scalars(select(SyncRun)).one()
-    assert (run.source, run.scope, run.status, run.job_id, run.triggered_by) == (
-        "deis", "eu-prod", "succeeded", job.id, "alice")
+    assert request.job_id == job.id and request.status == "succeeded" and request.finished_at is not None
+    assert [each["job_id"] for each in request.scope_jobs] == [run.job_id]
+    assert (run.source, run.scope, run.status, run.request_id, run.triggered_by) == (
+        "deis", "eu-prod", "succeeded", request.id, "alice")
     assert run.progress == 100
     assert db.session.scalar(select(App).where(App.name == "shop")) is not None
 

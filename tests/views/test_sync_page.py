@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import re
-import signal
 from contextlib import nullcontext
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from html import unescape
 
 import pytest
-from rq import SimpleWorker
-from rq.job import Job
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditEvent, SyncRun, utcnow
+from app.models import AuditEvent, SyncRequest, SyncRun, utcnow
+from app.queries.sync_status import next_scheduled_sync, sync_cron
 from app.queues import queue
 from app.sync.runs import SyncFailed, run_recorded
 from tests import factories as make
@@ -22,11 +20,6 @@ from tests import factories as make
 def finish_quietly() -> str:
     """A stand-in job body for the polling tests: finishes at once (the real sync job needs the simulators)."""
     return "done"
-
-
-def fail_loudly() -> None:
-    """A stand-in job body that fails with a message carrying a credential, as a real error might."""
-    raise RuntimeError("deis/prod-eu: controller https://admin:pw-leaked-42@deis.prod-eu.test answered 503")
 
 
 @pytest.fixture
@@ -103,33 +96,72 @@ def test_admin_syncs_one_deis_cluster(client, login_as, db_session, sync_queue):
     assert response.status_code == 200
     assert sync_queue.count == 1
     job = sync_queue.jobs[0]
+    request = db.session.scalars(select(SyncRequest)).one()
     assert job.func_name == "jobs.sync.sync_source" and job.args == ("deis", "prod-eu", admin.username)
+    assert job.kwargs == {"request_id": request.id} and request.job_id == job.id
     partial = response.get_data(as_text=True)
-    assert f'hx-get="/sync/jobs/{job.id}"' in partial and 'hx-trigger="every 1s"' in partial
+    assert f'hx-get="/sync/requests/{request.id}"' in partial and 'hx-trigger="every 1s"' in partial
+    assert 'hx-swap-oob="afterbegin:#sync-progress-area"' in partial
     assert "Waiting for a worker" in partial and "Sync of deis / prod-eu" in partial and "<html" not in partial
+    assert "prod-eu: running…</button>" in partial  # the button now says the sync it would start is running
     [event] = sync_requests()
     assert event.actor == admin.username and event.target == "deis/prod-eu"
-    assert event.after == {"source": "deis", "scope": "prod-eu", "job_id": job.id}
+    assert event.after == {"source": "deis", "scope": "prod-eu", "request_id": request.id}
+
+
+def test_a_second_click_while_the_sync_is_queued_queues_nothing(client, login_as, db_session, sync_queue):
+    make.cluster(db_session, "prod-eu")
+    db_session.commit()
+    login_as("admin")
+    first = post_run(client, {"source": "deis", "scope": "prod-eu"})
+    second = post_run(client, {"source": "deis", "scope": "prod-eu"})
+    assert first.status_code == second.status_code == 200
+    assert sync_queue.count == 1 and len(sync_requests()) == 1
+    assert db.session.scalars(select(SyncRequest)).one()
+    answer = unescape(second.get_data(as_text=True))
+    assert "Sync of deis / prod-eu is already queued or running: nothing more was queued." in answer
+    assert "hx-swap-oob" not in answer  # its progress panel is on the page already
+
+    # Everything already covers one source: a click on "Sync aws" joins it; the page shows every button running.
+    post_run(client, {})
+    assert sync_queue.count == 2
+    post_run(client, {"source": "aws"})
+    assert sync_queue.count == 2
+    page = client.get("/sync/").get_data(as_text=True)
+    assert "Sync aws: running…</button>" in page and "Sync everything: running…</button>" in page
+    assert page.count('aria-busy="true" disabled') == 5  # everything, three sources, one cluster
+
+    # Once the queue has no job left for them (a worker finished or died), a click queues a new one.
+    sync_queue.empty()  # deletes the queued jobs themselves
+    post_run(client, {"source": "aws"})
+    assert sync_queue.count == 1 and len(sync_requests()) == 3
+    statuses = list(db.session.scalars(select(SyncRequest.status).order_by(SyncRequest.id)))
+    assert statuses == ["failed", "failed", "running"]  # the lost ones are closed, never left "running"
 
 
 def test_admin_syncs_everything_or_one_source(client, login_as, sync_queue):
     admin = login_as("admin")
-    assert post_run(client, {}).status_code == 200
     assert post_run(client, {"source": "cloudflare", "scope": ""}).status_code == 200
-    everything, cloudflare = sync_queue.jobs
-    assert everything.func_name == "jobs.sync.sync_all" and everything.args == (admin.username,)
+    assert post_run(client, {}).status_code == 200  # more than the open cloudflare one: a request of its own
+    cloudflare, everything = sync_queue.jobs
+    assert everything.func_name == "jobs.sync.sync_source" and everything.args == (None, None, admin.username)
     assert cloudflare.func_name == "jobs.sync.sync_source" and cloudflare.args == ("cloudflare", None,
                                                                                    admin.username)
-    assert [event.target for event in sync_requests()] == ["all/all", "cloudflare/all"]
+    assert [event.target for event in sync_requests()] == ["cloudflare/all", "all/all"]
+    assert [request.title for request in db.session.scalars(select(SyncRequest).order_by(SyncRequest.id))] == [
+        "Sync of cloudflare", "Sync of every source"]
 
 
-def test_without_htmx_the_request_redirects_to_the_job_page(client, login_as, sync_queue):
+def test_without_htmx_the_request_redirects_to_its_page(client, login_as, sync_queue):
     login_as("admin")
     response = post_run(client, {"source": "aws"}, htmx=False)
-    job_id = sync_queue.job_ids[0]
-    assert response.status_code == 302 and response.headers["Location"].endswith(f"/sync/jobs/{job_id}")
-    page = client.get(f"/sync/jobs/{job_id}").get_data(as_text=True)
-    assert "<html" in page and 'hx-trigger="every 1s"' in page
+    request = db.session.scalars(select(SyncRequest)).one()
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/sync/requests/{request.id}")
+    page = client.get(f"/sync/requests/{request.id}").get_data(as_text=True)
+    assert "<html" in page and 'hx-trigger="every 1s"' in page and "<title>Sync of aws" in page
+    # A link to the job (as older pages and audit entries have) leads to the request.
+    old_link = client.get(f"/sync/jobs/{request.job_id}")
+    assert old_link.status_code == 302 and old_link.headers["Location"].endswith(f"/sync/requests/{request.id}")
 
 
 def test_bad_requests_enqueue_nothing_and_say_why(client, login_as, db_session, sync_queue):
@@ -157,77 +189,136 @@ def test_a_request_without_csrf_token_is_refused(client, login_as, sync_queue):
     assert sync_queue.count == 0
 
 
-def test_polling_shows_the_progress_of_the_job_s_sync_runs(client, login_as, db_session, sync_queue):
+def test_polling_shows_the_progress_of_each_scope_of_the_request(client, login_as, db_session, sync_queue):
     login_as("admin")
     post_run(client, {"source": "aws"})
-    job_id = sync_queue.job_ids[0]
-    make.sync_run(db_session, "aws", "eu-west-1", "running", job_id=job_id, progress=40,
-                  progress_message="instances: page 4 of 10", api_calls=4)
-    make.sync_run(db_session, "aws", "us-east-1", "running", job_id="some-other-job", progress=90)
+    request = db.session.scalars(select(SyncRequest)).one()
+    # What the fan-out job does on a worker: one scope job each, and the final one.
+    request.scope_jobs = [{"source": "aws", "scope": "eu-west-1", "job_id": "scope-job-1"},
+                          {"source": "aws", "scope": "us-east-1", "job_id": "scope-job-2"}]
+    request.finish_job_id = sync_queue.enqueue(finish_quietly).id
+    make.sync_run(db_session, "aws", "eu-west-1", "running", job_id="scope-job-1", request_id=request.id,
+                  progress=40, progress_message="instances: page 4 of 10", api_calls=4)
+    make.sync_run(db_session, "aws", "ap-south-1", "running", job_id="another-request", progress=90)
     db_session.commit()
-    response = client.get(f"/sync/jobs/{job_id}", headers={"HX-Request": "true"})
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200 and 'hx-trigger="every 1s"' in html
-    assert 'value="40"' in html and "40% · instances: page 4 of 10" in html and "eu-west-1" in html
-    assert "RQ status queued" in html and "us-east-1" not in html
+    response = client.get(f"/sync/requests/{request.id}", headers={"HX-Request": "true"})
+    html = unescape(response.get_data(as_text=True))
+    assert response.status_code == 200 and 'hx-trigger="every 1s"' in html and "HX-Trigger" not in response.headers
+    assert 'value="40"' in html and "40% · instances: page 4 of 10" in html and "aws / eu-west-1" in html
+    assert "aws / us-east-1" in html and "Waiting for a worker…" in html and "ap-south-1" not in html
+    assert "0 of 2 scopes done, 1 running." in html and 'value="20"' in html  # the request's mean progress
+    assert "RQ" not in html and "scope-job-1" not in html  # sentences, not queue internals
 
 
-def _run_worker(sync) -> None:
-    # A real RQ worker on the real Redis, in this process so it shares the test's database; it installs its own
-    # signal handlers, which pytest's must replace again afterwards.
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        SimpleWorker([sync], connection=sync.connection).work(burst=True)
-    finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
+def _finished_request(db_session, status="succeeded", **fields) -> SyncRequest:
+    request = SyncRequest(title="Sync of cloudflare", source="cloudflare", requested_by="alice", status=status,
+                          finished_at=utcnow(), finish_job_id="finished-job",
+                          scope_jobs=[{"source": "cloudflare", "scope": "all", "job_id": "cf-job"}], **fields)
+    db_session.add(request)
+    db_session.commit()
+    return request
 
 
-def test_polling_stops_when_the_job_has_finished(client, login_as, db_session, sync_queue):
+def test_polling_stops_and_the_page_reloads_its_tables_when_the_request_ends(client, login_as, db_session):
     login_as("viewer")
-    job = sync_queue.enqueue(finish_quietly)
-    _run_worker(sync_queue)
-    make.sync_run(db_session, "cloudflare", "all", job_id=job.id, progress=100, progress_message="done",
-                  created=3, updated=1, deleted=2, unchanged=50, api_calls=12)
+    request = _finished_request(db_session, relations_changed=4)
+    make.sync_run(db_session, "cloudflare", "all", job_id="cf-job", request_id=request.id, progress=100,
+                  progress_message="done", created=3, updated=1, deleted=2, unchanged=50, api_calls=12)
     db_session.commit()
-    response = client.get(f"/sync/jobs/{job.id}", headers={"HX-Request": "true"})
+    response = client.get(f"/sync/requests/{request.id}", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert response.status_code == 286  # htmx stops polling on 286
+    assert response.headers["HX-Trigger"] == "sync-finished"  # the tables and buttons listen for it
     assert "hx-trigger" not in html and 'badge ok">finished' in html
     assert "3 created, 1 updated, 2 deleted, 50 unchanged" in html and "12 API calls" in html
+    assert "1 scope, finished; 4 links updated." in html
+
+    page = client.get("/sync/").get_data(as_text=True)
+    assert 'id="sync-tables" hx-get="/sync/" hx-trigger="sync-finished from:body"' in page
+    tables = client.get("/sync/", headers={"HX-Request": "true", "HX-Target": "sync-tables"})
+    fragment = tables.get_data(as_text=True)
+    assert fragment.startswith('\n<div id="sync-tables"') or fragment.lstrip().startswith('<div id="sync-tables"')
+    assert 'id="latest"' in fragment and 'id="history"' in fragment and "<html" not in fragment
 
 
-def test_polling_stops_and_shows_why_when_the_job_failed(client, login_as, db_session, sync_queue):
+def test_a_finished_request_keeps_its_title_after_the_queue_forgot_its_jobs(client, login_as, db_session):
     login_as("viewer")
-    job = sync_queue.enqueue(fail_loudly)
-    _run_worker(sync_queue)
-    assert Job.fetch(job.id, connection=sync_queue.connection).is_failed
-    make.sync_run(db_session, "deis", "prod-eu", "failed", job_id=job.id, error="controller answered 503")
+    request = _finished_request(db_session, status="failed")
+    make.sync_run(db_session, "cloudflare", "all", "failed", job_id="cf-job", request_id=request.id,
+                  error="cloudflare answered 503")
     db_session.commit()
-    response = client.get(f"/sync/jobs/{job.id}", headers={"HX-Request": "true"})
-    html = response.get_data(as_text=True)
-    assert response.status_code == 286 and "hx-trigger" not in html
-    assert 'badge bad">failed' in html and "controller answered 503" in html
-    assert "RuntimeError: deis/prod-eu: controller https://admin:••••••@deis.prod-eu.test answered 503" in html
-    assert "pw-leaked-42" not in html
+    page = client.get(f"/sync/requests/{request.id}").get_data(as_text=True)  # no job of it exists in Redis
+    assert "<title>Sync of cloudflare" in page and "<h2>Sync of cloudflare</h2>" in page and "by alice" in page
+    assert 'badge bad">failed' in page and "cloudflare answered 503" in page
 
 
-def test_unknown_malformed_or_foreign_job_ids_are_404(client, login_as, sync_queue):
+def test_a_request_the_queue_lost_says_it_stopped(client, login_as, db_session):
     login_as("viewer")
+    request = SyncRequest(title="Sync of aws", source="aws", requested_by="alice", job_id="vanished",
+                          finish_job_id="vanished-too",
+                          scope_jobs=[{"source": "aws", "scope": "eu-west-1", "job_id": "vanished-3"}])
+    db_session.add(request)
+    db_session.commit()
+    response = client.get(f"/sync/requests/{request.id}", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 286 and "It stopped before it finished" in html and 'badge bad">failed' in html
+
+
+def test_history_groups_the_runs_of_one_request(client, login_as, db_session):
+    now = utcnow()
+    request = SyncRequest(title="Sync of every source", requested_by="cron", status="succeeded",
+                          created_at=now - timedelta(minutes=10), finished_at=now,
+                          scope_jobs=[{"source": "deis", "scope": "eu", "job_id": "a"},
+                                      {"source": "aws", "scope": "eu-west-1", "job_id": "b"}])
+    db_session.add(request)
+    db_session.commit()
+    make.sync_run(db_session, "aws", "eu-west-1", request_id=request.id, started_at=now - timedelta(minutes=9))
+    make.sync_run(db_session, "cli-only", "all", started_at=now - timedelta(minutes=5), triggered_by="cli")
+    make.sync_run(db_session, "deis", "eu", request_id=request.id, started_at=now - timedelta(minutes=8))
+    db_session.commit()
+    login_as("viewer")
+    html = client.get("/sync/").get_data(as_text=True)
+    history = html[html.index('id="history"'):]
+    groups = history.split('<tbody class="sync-request">')[1:]
+    assert len(groups) == 2
+    assert "cli-only" in groups[0] and "group-row" not in groups[0]  # the newest: a run of its own
+    assert f'href="/sync/requests/{request.id}">Sync of every source</a>' in groups[1]
+    assert "by the schedule" in groups[1] and "2 scopes" in groups[1] and "finished" in groups[1]
+    assert groups[1].count("<tr><td") == 2 and "eu-west-1" in groups[1] and ">deis<" in groups[1]
+
+
+def test_the_next_scheduled_run_is_shown(client, login_as, app):
+    login_as("viewer")
+    interval = app.config["SETTINGS"].sync_interval_minutes
+    html = client.get("/sync/").get_data(as_text=True)
+    expected = next_scheduled_sync(utcnow(), interval)
+    shown = re.search(r"every (\d+) minutes?;\s+next run <span[^>]*>at (\d\d:\d\d) UTC", html)
+    assert shown and int(shown.group(1)) == interval
+    # The minute may have turned between the page and this line: either answer is the schedule's.
+    assert shown.group(2) in {expected.strftime("%H:%M"),
+                              (expected - timedelta(minutes=interval)).strftime("%H:%M")}
+
+
+def test_next_scheduled_sync_follows_the_cron_expression():
+    at = datetime(2026, 12, 2, 10, 7, 30, tzinfo=timezone.utc)
+    assert next_scheduled_sync(at, 10) == at.replace(minute=10, second=0)
+    assert next_scheduled_sync(at.replace(minute=50), 10) == at.replace(hour=11, minute=0, second=0)
+    assert next_scheduled_sync(at.replace(minute=10, second=0), 10) == at.replace(minute=20, second=0)
+    assert next_scheduled_sync(at.replace(minute=59), 7) == at.replace(hour=11, minute=0, second=0)
+    assert sync_cron(10) == "*/10 * * * *"
+
+
+def test_unknown_or_malformed_ids_are_404(client, login_as, sync_queue):
+    login_as("viewer")
+    assert client.get("/sync/requests/987").status_code == 404
     assert client.get("/sync/jobs/0b0e6f3c-no-such-job").status_code == 404
     assert client.get("/sync/jobs/bad%20id%3B").status_code == 404
     other_queue = queue("default")
     foreign = other_queue.enqueue(finish_quietly)
     try:
-        assert client.get(f"/sync/jobs/{foreign.id}").status_code == 404  # only sync jobs are followed here
+        assert client.get(f"/sync/jobs/{foreign.id}").status_code == 404  # only sync requests' jobs lead anywhere
     finally:
         foreign.delete()
-
-
-def fail_with_a_token() -> None:
-    """A job body failing with the kind of message an HTTP client error carries: a header and a JWT."""
-    raise RuntimeError("cloudflare: request with Authorization: Bearer cf-token-leak-7 refused; "
-                       "session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwYW5lbCJ9.c2lnbmF0dXJlLWxlYWs was rejected")
 
 
 def test_a_failing_sync_stores_and_shows_its_reason_without_the_credentials(client, login_as, db_session):
@@ -251,10 +342,11 @@ def test_a_failing_sync_stores_and_shows_its_reason_without_the_credentials(clie
         assert "old-row-pw" not in html and "hunter2" not in html and "cache-pw-9" not in html, path
 
 
-def test_a_failed_jobs_error_loses_tokens_and_jwts_on_the_page(client, login_as, db_session, sync_queue):
+def test_a_failed_requests_error_loses_tokens_and_jwts_on_the_page(client, login_as, db_session):
     login_as("viewer")
-    job = sync_queue.enqueue(fail_with_a_token)
-    _run_worker(sync_queue)
-    html = client.get(f"/sync/jobs/{job.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert "The job failed" in html and "Authorization: Bearer ••••••" in html
+    request = _finished_request(db_session, status="failed",
+                                error="cloudflare: request with Authorization: Bearer cf-token-leak-7 refused; session "
+                                      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwYW5lbCJ9.c2lnbmF0dXJlLWxlYWs was rejected")
+    html = client.get(f"/sync/requests/{request.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Authorization: Bearer ••••••" in html
     assert "cf-token-leak-7" not in html and "c2lnbmF0dXJlLWxlYWs" not in html
