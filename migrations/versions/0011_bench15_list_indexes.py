@@ -1,7 +1,7 @@
 """the index every list sort needs: apps and instances by each sortable column, sync history by start
 
 Revision ID: 0011_bench15
-Revises: 0010
+Revises: 0011_scale15 (merged from branch scale15; the integrator relinks)
 Create Date: 2026-12-02 02:30:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0011_bench15'
-down_revision = '0010'
+down_revision = '0011_scale15'
 branch_labels = None
 depends_on = None
 
