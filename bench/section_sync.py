@@ -115,16 +115,17 @@ class SyncBench:
         from app.config import Settings
         from app.extensions import db
         from app.operations.sync_requests import request_sync
+        from rq.job import Job
         from sqlalchemy import text
 
         app = create_app(Settings.from_env(self.environ))
         with app.app_context():
             self._since = db.session.scalar(text("SELECT coalesce(max(id), 0) FROM sync_runs"))
             requested = request_sync(db.session, queue, None, None, "bench")
+            # Before the fan-out request_sync returned the RQ job; with it, a request holding the fan-out job's id.
+            job_id = requested.id if isinstance(requested, Job) else requested.job_id
             db.session.remove()
-        # Before the fan-out request_sync returned the RQ job; with it, a request holding the fan-out job's id.
-        from rq.job import Job
-        return requested if isinstance(requested, Job) else Job.fetch(requested.job_id, connection=queue.connection)
+        return Job.fetch(job_id, connection=queue.connection)
 
     def _runs_since(self, _started: float) -> dict[str, int]:
         import psycopg
