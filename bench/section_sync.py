@@ -21,7 +21,7 @@ from bench.common import PYTHON, ROOT, RssSampler, Sizes, panel_env, postgres_se
 
 DEIS_DETAIL = re.compile(r"^GET /v2/apps/[^/]+/(config|settings|domains)/?$")
 DEIS_DETAIL_CONCURRENCY = 8  # app/sync/deis.py fetch(workers=8): config, settings and domains of 8 apps at once
-BOOKKEEPING_TABLES = {"sync_runs", "audit_events", "alerts", "alert_deliveries"}
+BOOKKEEPING_TABLES = {"sync_runs", "sync_requests", "audit_events", "alerts", "alert_deliveries"}
 
 
 def injectors(sandbox) -> dict[str, Any]:

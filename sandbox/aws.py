@@ -291,8 +291,11 @@ class AwsSimulator:
     def reset(self, scenario: Scenario | None = None, force: bool = False) -> bool:
         """Seed moto again from the scenario (the new one when given) unless nothing changed; True if it reseeded.
 
-        Skipping keeps event times from the last seeding: they stay relative to that moment, not to now.
+        Skipping keeps event times from the last seeding: they stay relative to that moment, not to now. Faults
+        (latency) are switched off either way.
         """
+        if self.faults is not None:
+            self.faults.clear()
         if scenario is None and not force and not self.changed:
             return False
         self.seed(scenario)
