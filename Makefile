@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test browser tools bench clean
+.PHONY: install demo test browser tools bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,12 @@ test: install tools
 demo: install
 	$(BIN)/python scripts/demo.py
 
-bench: install
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+# Benchmarks: figures and ratios, never assertions (docs/performance.md). Both write bench/results/latest.json.
+bench: install tools
+	$(BIN)/python bench/run.py --full
+
+bench-quick: install tools
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf instance .pytest_cache

@@ -8,6 +8,7 @@ from rq import Worker
 
 from app.audit import request_id_var
 from app.extensions import db
+from app.services.aws import preload_models
 from jobs.context import panel
 
 
@@ -15,6 +16,7 @@ class PanelWorker(Worker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.panel_app = panel()
+        preload_models()  # parsed once here, inherited by every forked work horse instead of parsed per job
 
     def perform_job(self, job, queue, *args, **kwargs) -> bool:
         # The work horse is a fork: connections inherited from the parent must not be shared with it.

@@ -31,6 +31,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from sandbox.faults import FaultInjector
 from sandbox.scenario import InstanceSpec, LoadBalancerSpec, MaintenanceEventSpec, RecordSpec, Scenario, ScenarioError
 
 ACCESS_KEY_ID = "testing"
@@ -105,11 +106,14 @@ class _WatchedMotoServer(ThreadedMotoServer):
     def __init__(self, ip_address: str, port: int) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.watch: WriteWatch | None = None
+        # In front of the watch: request counts (`/__sandbox/requests`) and added latency, like every simulator.
+        self.faults: FaultInjector | None = None
 
     def _server_entry(self) -> None:
         # Mirrors moto 5.2.5's ThreadedMotoServer._server_entry (moto is pinned) with the watch added.
         self.watch = WriteWatch(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self._ip_address, self._port, self.watch, True, request_handler=MotoRequestHandler)
+        self.faults = FaultInjector(self.watch, "aws")
+        self._server = make_server(self._ip_address, self._port, self.faults, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever(poll_interval=0.05)  # stop() waits for the loop to notice: keep it short
 
@@ -238,6 +242,11 @@ class AwsSimulator:
         return self._url
 
     @property
+    def faults(self) -> FaultInjector | None:
+        """moto's fault injector and request counter (None until started)."""
+        return self._server.faults if self._server is not None else None
+
+    @property
     def regions(self) -> list[str]:
         """The AWS regions this scenario seeds."""
         return aws_regions(self.scenario)
@@ -282,8 +291,11 @@ class AwsSimulator:
     def reset(self, scenario: Scenario | None = None, force: bool = False) -> bool:
         """Seed moto again from the scenario (the new one when given) unless nothing changed; True if it reseeded.
 
-        Skipping keeps event times from the last seeding: they stay relative to that moment, not to now.
+        Skipping keeps event times from the last seeding: they stay relative to that moment, not to now. Faults
+        (latency) are switched off either way.
         """
+        if self.faults is not None:
+            self.faults.clear()
         if scenario is None and not force and not self.changed:
             return False
         self.seed(scenario)

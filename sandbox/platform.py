@@ -289,7 +289,7 @@ class Sandbox:
     ) -> Iterable[bytes]:
         injector = self._injector(simulator)
         if injector is None:
-            known = ", ".join(["cloudflare", *(f"deis:{name}" for name in self.deis)])
+            known = ", ".join(["aws", "cloudflare", *(f"deis:{name}" for name in self.deis)])
             return _json(404, {"error": f"no simulator {simulator!r}; known: {known}"})(environ, start_response)
         forwarded = {**environ, "PATH_INFO": ADMIN_PATH, "SCRIPT_NAME": ""}
         return injector(forwarded, start_response)
@@ -306,6 +306,8 @@ class Sandbox:
         return self.deis[name].wsgi_app(forwarded, start_response)
 
     def _injector(self, simulator: str) -> FaultInjector | None:
+        if simulator == "aws":
+            return self.aws.faults
         if simulator == "cloudflare":
             return self._require_cloudflare().faults
         if simulator.startswith("deis:") and simulator.removeprefix("deis:") in self.deis:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, trigram_index, utcnow
@@ -14,8 +14,14 @@ INSTANCE_ROLES = ("deis", "postgres", "chef", "monitoring", "other")
 
 class Instance(Base):
     __tablename__ = "instances"
-    __table_args__ = tuple(trigram_index("instances", column)
-                           for column in ("name", "aws_id", "private_ip", "public_ip"))
+    __table_args__ = (
+        *(trigram_index("instances", column) for column in ("name", "aws_id", "private_ip", "public_ip")),
+        # One per sort of the instances list (the sort column, then the name that breaks its ties).
+        Index("ix_instances_region_name", "aws_region", "name"),
+        Index("ix_instances_role_name", "role", "name"),
+        Index("ix_instances_state_name", "state", "name"),
+        Index("ix_instances_launched_at_name", "launched_at", "name"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     aws_id: Mapped[str] = mapped_column(String(32), unique=True)

@@ -184,7 +184,10 @@ class SyncRun(Base):
     mass-deletion guard held back the deletions in `pending_deletions` until an admin confirms them)."""
 
     __tablename__ = "sync_runs"
-    __table_args__ = (Index("ix_sync_runs_source_scope_started", "source", "scope", "started_at"),)
+    __table_args__ = (
+        Index("ix_sync_runs_source_scope_started", "source", "scope", "started_at"),
+        Index("ix_sync_runs_started_id", "started_at", "id"),  # the sync page's history, newest first
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(16))  # deis | aws | cloudflare

@@ -62,6 +62,11 @@ class App(Base):
     __table_args__ = (
         UniqueConstraint("cluster_id", "name"),
         Index("ix_apps_cluster_type", "cluster_id", "app_type"),
+        # One per sort of the applications list: a keyset page seeks straight to its first row and reads on in order.
+        Index("ix_apps_name_id", "name", "id"),
+        Index("ix_apps_owner_name", "owner", "name", "id"),
+        Index("ix_apps_type_name", "app_type", "name", "id"),
+        Index("ix_apps_synced_at_name", "synced_at", "name", "id"),
         trigram_index("apps", "name"),
         trigram_index("apps", "owner"),
     )

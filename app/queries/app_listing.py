@@ -7,7 +7,7 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from app.models import App, Cluster, Database, Domain, LimitSet
-from app.queries.paging import Page, paginate
+from app.queries.paging import Page, seek_paginate
 from app.queries.text_search import contains_text
 
 PER_PAGE = 100
@@ -84,9 +84,13 @@ def _filtered(query: Select, filters: AppFilters) -> Select:
 
 def list_apps(
     session: Session, filters: AppFilters, sort: str = "name", direction: str = "asc", page: int = 1,
-    per_page: int = PER_PAGE,
+    per_page: int = PER_PAGE, *, after: str | None = None, before: str | None = None,
 ) -> Page[AppRow]:
-    """One page of apps matching `filters`, ordered by `sort` (a key of SORTS) in `direction` (asc|desc)."""
+    """One page of apps matching `filters`, ordered by `sort` (a key of SORTS) in `direction` (asc|desc).
+
+    Keyset-paged: page `page`, or the page after / before a cursor from a Next / Previous link (`BadCursor` when
+    it does not decode), so page 200 costs what page 1 does.
+    """
     if sort not in SORTS or direction not in DIRECTIONS:
         raise ValueError(f"unknown sort {sort!r} {direction!r}")
     domain_count = select(func.count(Domain.id)).where(Domain.app_id == App.id).correlate(App).scalar_subquery()
@@ -107,10 +111,11 @@ def list_apps(
     )
     primary, *tiebreaks = SORTS[sort]
     # Only the chosen column flips; ties stay in ascending name order, which is what people scan for.
-    order = [primary.desc() if direction == "desc" else primary.asc(), *tiebreaks]
-    rows = _filtered(rows, filters).order_by(*order, App.id)
+    keys = [(primary, direction == "desc"), *((column, False) for column in tiebreaks), (App.id, False)]
+    rows = _filtered(rows, filters)
     count = _filtered(select(App.id).join(App.cluster), filters)
-    result = paginate(session, rows, page, per_page, count_query=count, scalars=False)
+    result = seek_paginate(session, rows, keys, count_query=count, per_page=per_page, page=page, after=after,
+                           before=before, scalars=False)
     result.items = [AppRow(app, domains or 0, first, state, bool(limited))
                     for app, domains, first, state, limited in result.items]
     return result

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, load_only, selectinload
 
 from app.health_checks import HealthCheckError, ToolAddress, health_path_problem, is_host_name, parse_tool_url
-from app.models import App, Cluster, InternalTool, MonitorWatchOverride
+from app.models import App, Cluster, Domain, InternalTool, MonitorWatchOverride
 from app.models.monitoring import MONITORING_KIND, watched_by_default
 
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
@@ -144,7 +144,9 @@ def monit_plan(session: Session, monitor: Cluster, certificate_min_days: int) ->
     watched_ids = [cluster.id for cluster in view.watched]
     apps = session.scalars(
         select(App).where(App.cluster_id.in_(watched_ids), App.monitoring_enabled.is_(True))
-        .options(selectinload(App.domains), joinedload(App.cluster))
+        # Only what a check needs: the JSON columns (config, structure, limits) of thousands of apps are never read.
+        .options(load_only(App.id, App.name, App.health_path, App.cluster_id),
+                 selectinload(App.domains).load_only(Domain.name), joinedload(App.cluster))
     )
     for app in sorted(apps, key=lambda app: (app.cluster.name, app.name)):
         cluster, name = check_segment(app.cluster.name), check_segment(app.name)

@@ -1,24 +1,53 @@
-"""One page of a listing: the rows, the total, and where the page sits, counted before any row is fetched."""
+"""One page of a listing: the rows, the total, and where the page sits, counted before any row is fetched.
+
+Two ways to reach a page. `paginate` is the plain OFFSET pager. `seek_paginate` is a keyset (seek) pager: the rows
+of a page are found by their sort key ("after this key, in this order"), so the expensive part of a page (its
+joins and correlated counts) runs for the rows shown only, whatever the depth. A page is asked for by a cursor
+(`after` / `before`: the opaque key of the row a page starts after or ends before, what the Next/Previous links
+carry) or by number (`page`: the key of the row just before it is read from a lean, key-only query, then the page is
+sought like a cursor). A cursor that does not decode raises `BadCursor` (the view shows the first page with 400).
+"""
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 Row = TypeVar("Row")
+MAX_CURSOR_LENGTH = 2_000
+
+
+class BadCursor(ValueError):
+    """A page cursor that is not one this pager wrote (edited, truncated, or for another sort)."""
 
 
 @dataclass
 class Page(Generic[Row]):
-    """The rows of page `page` (1-based) out of `total` rows shown `per_page` at a time."""
+    """The rows of page `page` (1-based) out of `total` rows shown `per_page` at a time.
+
+    `offset` is how many rows come before the first one shown; keyset pages fill it from a count, and then carry
+    `next_cursor` / `prev_cursor` for their links.
+    """
 
     items: list[Row] = field(default_factory=list)
     total: int = 0
     page: int = 1
     per_page: int = 100
+    offset: int | None = None
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+
+    @property
+    def keyset(self) -> bool:
+        return self.next_cursor is not None or self.prev_cursor is not None
 
     @property
     def pages(self) -> int:
@@ -31,16 +60,22 @@ class Page(Generic[Row]):
 
     @property
     def has_prev(self) -> bool:
+        if self.offset is not None:
+            return self.offset > 0 and self.prev_cursor is not None
         return 1 < self.page <= self.pages
 
     @property
     def has_next(self) -> bool:
+        if self.offset is not None:
+            return self.offset + len(self.items) < self.total and self.next_cursor is not None
         return self.page < self.pages
 
     @property
     def first_index(self) -> int:
         """The 1-based position of the first row shown (0 when nothing is shown)."""
-        return (self.page - 1) * self.per_page + 1 if self.items else 0
+        if not self.items:
+            return 0
+        return (self.offset if self.offset is not None else (self.page - 1) * self.per_page) + 1
 
     @property
     def last_index(self) -> int:
@@ -70,4 +105,144 @@ def paginate(
         result.items = list(session.scalars(paged).unique())
     else:
         result.items = list(session.execute(paged).unique())
+    return result
+
+
+# --- keyset (seek) pagination -------------------------------------------------------------------------------------
+
+SortKey = tuple[ColumnElement, bool]  # (column, descending); the last key must be unique and not null (an id)
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    """The opaque, URL-safe cursor of one row's sort key."""
+    tagged = []
+    for value in values:
+        if isinstance(value, datetime):
+            tagged.append(["d", value.isoformat()])
+        elif isinstance(value, bool) or value is None:
+            tagged.append(["b", value])
+        elif isinstance(value, int):
+            tagged.append(["i", value])
+        else:
+            tagged.append(["s", str(value)])
+    raw = json.dumps(tagged, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, length: int) -> list[Any]:
+    """The sort key a cursor holds; `BadCursor` unless it is a well-formed key of `length` values."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise BadCursor("the page cursor is too long")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        tagged = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        raise BadCursor("the page cursor is not one this list wrote") from error
+    if not isinstance(tagged, list) or len(tagged) != length:
+        raise BadCursor("the page cursor is for another sort order")
+    values = []
+    for item in tagged:
+        if not (isinstance(item, list) and len(item) == 2 and item[0] in {"d", "b", "i", "s"}):
+            raise BadCursor("the page cursor is not one this list wrote")
+        kind, value = item
+        try:
+            if kind == "d":
+                values.append(datetime.fromisoformat(value))
+            elif kind == "i" and isinstance(value, int) and not isinstance(value, bool):
+                values.append(value)
+            elif kind == "s" and isinstance(value, str):
+                values.append(value)
+            elif kind == "b" and (value is None or isinstance(value, bool)):
+                values.append(value)
+            else:
+                raise BadCursor("the page cursor is not one this list wrote")
+        except (TypeError, ValueError) as error:
+            raise BadCursor("the page cursor is not one this list wrote") from error
+    if values[-1] is None:
+        raise BadCursor("the page cursor is not one this list wrote")
+    return values
+
+
+def _beyond(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool = False) -> ColumnElement[bool]:
+    """Rows strictly after the key `values` in the order `keys` (strictly before it when `backwards`).
+
+    The expansion "a > x OR (a = x AND b > y) OR ..." is led by a redundant "a >= x" so that an index on the first
+    key bounds the scan instead of filtering every row before the cursor. Sort keys are not null (NULLs would need
+    their own ordering rules on each database).
+    """
+    branches = []
+    for position, (column, descending) in enumerate(keys):
+        value = values[position]
+        step = column < value if descending != backwards else column > value
+        branches.append(and_(*(key == earlier for (key, _), earlier in zip(keys[:position], values)), step))
+    first, descending = keys[0]
+    bound = first <= values[0] if descending != backwards else first >= values[0]
+    return and_(bound, or_(*branches))
+
+
+def _ordered(keys: Sequence[SortKey], backwards: bool = False) -> list[ColumnElement]:
+    return [column.desc() if descending != backwards else column.asc() for column, descending in keys]
+
+
+def seek_paginate(
+    session: Session,
+    query: Select,
+    keys: Sequence[SortKey],
+    *,
+    count_query: Select,
+    per_page: int,
+    page: int = 1,
+    after: str | None = None,
+    before: str | None = None,
+    scalars: bool = True,
+) -> Page[Any]:
+    """One page of `query` in the order `keys`: after the cursor `after`, before the cursor `before`, or page `page`.
+
+    `count_query` is a lean select of the same rows (same FROM and filters, so the key columns are reachable from it):
+    it counts the total, the rows before the page (the page's position), and finds the key a numbered page starts
+    after. Raises `BadCursor` for a cursor that does not decode.
+    """
+    total = session.scalar(select(func.count()).select_from(count_query.order_by(None).subquery())) or 0
+    result = Page(total=total, page=page, per_page=per_page)
+    if total == 0:
+        result.page, result.offset = 1, 0
+        return result
+    backwards = False
+    if before:
+        predicate, backwards = _beyond(keys, decode_cursor(before, len(keys)), backwards=True), True
+    elif after:
+        predicate = _beyond(keys, decode_cursor(after, len(keys)))
+    elif page > 1:
+        if result.past_end:
+            return result
+        key_columns = [column for column, _ in keys]
+        previous = session.execute(
+            count_query.with_only_columns(*key_columns, maintain_column_froms=True)
+            .order_by(*_ordered(keys)).offset((page - 1) * per_page - 1).limit(1)
+        ).first()
+        predicate = _beyond(keys, list(previous)) if previous is not None else None
+    else:
+        predicate = None
+    labelled = [column.label(f"seek_key_{index}") for index, (column, _) in enumerate(keys)]
+    rows_query = query.add_columns(*labelled).order_by(None).order_by(*_ordered(keys, backwards)).limit(per_page + 1)
+    if predicate is not None:
+        rows_query = rows_query.where(predicate)
+    rows = list(session.execute(rows_query).unique())
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if backwards:
+        rows.reverse()
+    width = len(keys)
+    if not rows:
+        # After the last row (an old cursor whose rows are gone): the position is the end of the list.
+        result.offset, result.page = total, result.pages
+        return result
+    first_key, last_key = list(rows[0][-width:]), list(rows[-1][-width:])
+    result.items = [row[0] if scalars else tuple(row[:-width]) for row in rows]
+    before_first = count_query.where(_beyond(keys, first_key, backwards=True))
+    result.offset = session.scalar(select(func.count()).select_from(before_first.order_by(None).subquery())) or 0
+    result.page = result.offset // per_page + 1
+    has_next = more if not backwards else result.offset + len(rows) < total
+    result.next_cursor = encode_cursor(last_key) if has_next else None
+    result.prev_cursor = encode_cursor(first_key) if result.offset > 0 else None
     return result

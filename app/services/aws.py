@@ -10,6 +10,7 @@ another account, assumed with STS; botocore refreshes those credentials before t
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,37 @@ import botocore.session
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.loaders import Loader, create_loader
+
+_LOADER: Loader | None = None
+_LOADER_LOCK = threading.Lock()
+SERVICES = ("ec2", "elb", "elbv2", "sts")
+
+
+def _shared_loader() -> Loader:
+    """One botocore data loader for the process: it caches the parsed service models (EC2's alone is megabytes of
+    JSON), which a fresh boto3 session would otherwise parse again for every region of every sync."""
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = create_loader()
+        return _LOADER
+
+
+def botocore_session() -> botocore.session.Session:
+    """A new botocore session (its own credentials and config) sharing the process's parsed service models."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", _shared_loader())
+    return core
+
+
+def preload_models() -> None:
+    """Parse the service models of every client the panel creates (a worker does it once, before forking)."""
+    core = botocore_session()
+    for service in SERVICES:  # a client loads the model, its endpoint rules and paginators: all cached after this
+        core.create_client(service, region_name="us-east-1", aws_access_key_id="preload",
+                           aws_secret_access_key="preload")
+
 
 TAG_BATCH = 20  # describe_tags takes at most 20 load balancers per call
 
@@ -107,7 +139,7 @@ class _AssumedRole(CredentialProvider):
 def assumed_role_session(role_arn: str, region: str, *, base: boto3.session.Session | None = None,
                          endpoint_url: str | None = None, session_name: str = "admin-panel") -> boto3.session.Session:
     """A boto3 session acting as `role_arn`, assumed with credentials from `base` (boto3's own chain by default)."""
-    sts = (base or boto3.session.Session()).client(
+    sts = (base or boto3.session.Session(botocore_session=botocore_session())).client(
         "sts", endpoint_url=endpoint_url,
         config=Config(region_name=region, retries={"mode": "standard", "max_attempts": 4}))
 
@@ -116,7 +148,7 @@ def assumed_role_session(role_arn: str, region: str, *, base: boto3.session.Sess
         return {"access_key": answer["AccessKeyId"], "secret_key": answer["SecretAccessKey"],
                 "token": answer["SessionToken"], "expiry_time": answer["Expiration"].isoformat()}
 
-    core = botocore.session.Session()
+    core = botocore_session()
     core.get_component("credential_provider").insert_before("env", _AssumedRole(fetch))
     return boto3.session.Session(botocore_session=core, region_name=region)
 
@@ -128,7 +160,7 @@ class AwsRegion:
                  session: boto3.session.Session | None = None, role_arn: str | None = None) -> None:
         self.region = region
         self.calls = 0
-        session = session or boto3.session.Session()
+        session = session or boto3.session.Session(botocore_session=botocore_session())
         if role_arn:
             session = assumed_role_session(role_arn, region, base=session, endpoint_url=endpoint_url)
         config = Config(region_name=region, retries={"mode": "standard", "max_attempts": max_attempts},

@@ -13,7 +13,8 @@ from app.queries.databases import database_panel
 from app.operations.config_reveal import UnknownConfigKey, reveal_config_value
 from app.views.access import admin_required, reauth_required
 from app.views.htmx import render_page
-from app.views.query_reader import QueryReader, flag_param
+from app.queries.paging import BadCursor
+from app.views.query_reader import QueryReader, cursor_param, flag_param
 
 bp = Blueprint("apps", __name__, url_prefix="/apps")
 
@@ -49,7 +50,12 @@ def index():
     filters = read_filters(reader, options)
     sort = reader.choice("sort", app_listing.SORTS, "name")
     direction = reader.choice("dir", app_listing.DIRECTIONS, "asc")
-    page = app_listing.list_apps(db.session, filters, sort, direction, reader.page())
+    try:
+        page = app_listing.list_apps(db.session, filters, sort, direction, reader.page(),
+                                     after=cursor_param(reader, "after"), before=cursor_param(reader, "before"))
+    except BadCursor as error:
+        reader.errors.append(f"Bad page link ({error}): showing the first page.")
+        page = app_listing.list_apps(db.session, filters, sort, direction)
     status = 400 if reader.errors else 404 if page.past_end else 200
     params = filter_params(filters)
     params.update({key: value for key, value in (("sort", sort if sort != "name" else None),

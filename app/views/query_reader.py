@@ -63,6 +63,12 @@ class QueryReader:
         return int(value)
 
 
+def cursor_param(reader: QueryReader, name: str) -> str | None:
+    """An opaque page cursor (`after` / `before`), or None; checked by the pager that decodes it."""
+    value = (reader.args.get(name) or "").strip()
+    return value or None
+
+
 def flag_param(value: bool | None) -> str | None:
     """A yes/no filter written back into a query string (None when the filter is off)."""
     return None if value is None else "yes" if value else "no"

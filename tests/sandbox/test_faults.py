@@ -338,3 +338,26 @@ def test_request_counts_by_path_and_reset(faults_server: str, faults_injector: F
     assert counts["total"] == 4 == faults_injector.request_counts()["total"]
     assert requests.post(f"{faults_server}{REQUESTS_PATH}", timeout=5).status_code == 405
     assert requests.delete(f"{faults_server}{REQUESTS_PATH}", timeout=5).json()["total"] == 0
+
+
+def test_moto_counts_its_requests_and_takes_latency_through_the_control_endpoint(sandbox) -> None:
+    """AWS is served by moto behind the same injector: counted at /__sandbox/requests, slowed through /faults/aws."""
+    import time
+
+    import boto3
+
+    control = sandbox.env()["SANDBOX_CONTROL_URL"]
+    ec2 = boto3.client("ec2", endpoint_url=sandbox.moto_url, region_name=sandbox.aws.regions[0],
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    requests.delete(f"{sandbox.moto_url}{REQUESTS_PATH}", timeout=5)
+    ec2.describe_instances()
+    ec2.describe_instances()
+    counts = requests.get(f"{sandbox.moto_url}{REQUESTS_PATH}", timeout=5).json()
+    assert counts["name"] == "aws" and counts["total"] == 2 == sum(counts["by_path"].values())
+    answer = requests.post(f"{control}/faults/aws", json={"latency_ms": 300}, timeout=5)
+    assert answer.status_code == 200 and answer.json()["settings"]["latency_ms"] == 300
+    started = time.monotonic()
+    ec2.describe_instances()
+    assert time.monotonic() - started >= 0.3
+    sandbox.reset()
+    assert sandbox.aws.faults.settings.latency_ms == 0  # a reset clears moto's faults like every simulator's
