@@ -131,11 +131,13 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import (alerts, apps, audit, auth, certificates, change_sets, chef, databases, dbapi_callbacks, dns,
-                           home, instances, limits, monitoring, search, settings, sync, users)
+    from app.views import (alerts, apps, audit, auth, certificates, change_sets, chef, clusters, databases,
+                           dbapi_callbacks, dns, home, instances, limits, load_balancers, monitoring, search, settings,
+                           sync, users)
 
     for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp,
-                      monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp, databases.bp):
+                      monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp, databases.bp,
+                      clusters.bp, load_balancers.bp):
         app.register_blueprint(blueprint)
     # Chef authenticates with a bearer token and dbapi each callback with an HMAC signature over the raw body, not a
     # session cookie: neither has a CSRF token to check.
@@ -162,6 +164,7 @@ def _register_commands(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from app.views import formatting
+    from app.views import formatting, object_links
 
     formatting.register(app)
+    object_links.register(app)

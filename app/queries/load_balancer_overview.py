@@ -1,0 +1,142 @@
+"""The load balancer page and what depends on an instance: members and health, the DNS records that reach them,
+and the apps behind them. Fixed queries whatever the size: big app lists are counted and shown a page at a time."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from app.models import App, Cluster, Database, DnsRecord, Instance, LoadBalancer, LoadBalancerMember
+from app.queries.paging import Page, paginate
+
+APPS_PER_PAGE = 50
+APPS_SHOWN = 20  # per cluster, on an instance page: the rest is on the cluster page
+
+
+@dataclass
+class LoadBalancerOverview:
+    load_balancer: LoadBalancer
+    cluster: Cluster | None  # the cluster it serves (related by sync or named in DEIS_CLUSTERS)
+    members: list[LoadBalancerMember]
+    records: list[DnsRecord]  # CNAMEs to its DNS name
+    apps: Page[App]  # the cluster's apps: its router answers for every one of them behind this balancer
+    apps_by_record: list[App]  # apps whose domains' records point at this balancer
+
+    @property
+    def unhealthy(self) -> list[LoadBalancerMember]:
+        return [member for member in self.members if member.health not in (None, "InService", "healthy")]
+
+
+@dataclass
+class ServedCluster:
+    """A cluster whose apps reach an instance through one of its load balancers."""
+
+    cluster: Cluster
+    load_balancer: LoadBalancer
+    app_count: int
+    apps: list[App] = field(default_factory=list)  # the first APPS_SHOWN
+
+
+@dataclass
+class InstanceDependents:
+    """What stops working when an instance does."""
+
+    load_balancers: list[LoadBalancerMember]  # its memberships, with health
+    direct_records: list[DnsRecord]
+    records_through_load_balancers: list[DnsRecord]
+    served_clusters: list[ServedCluster]
+    apps_by_record: list[App]
+    databases: list[Database]  # for a PostgreSQL server: databases on it (by host name, or its cluster's primary)
+
+    @property
+    def record_count(self) -> int:
+        return len(self.direct_records) + len(self.records_through_load_balancers)
+
+
+def served_cluster(session: Session, load_balancer: LoadBalancer) -> Cluster | None:
+    """The cluster a balancer serves: `cluster_id` from sync, else the cluster naming it in DEIS_CLUSTERS."""
+    if load_balancer.cluster is not None:
+        return load_balancer.cluster
+    return session.scalar(select(Cluster).where(Cluster.load_balancer_name == load_balancer.name).limit(1))
+
+
+def _record_options():
+    return (joinedload(DnsRecord.zone), joinedload(DnsRecord.app))
+
+
+def _apps_of_records(records: list[DnsRecord]) -> list[App]:
+    apps = {record.app.id: record.app for record in records if record.app is not None}
+    return sorted(apps.values(), key=lambda app: (app.name, app.id))
+
+
+def load_balancer_overview(session: Session, load_balancer_id: int, page: int = 1,
+                           per_page: int = APPS_PER_PAGE) -> LoadBalancerOverview | None:
+    """Everything the load balancer page shows, or None when there is no balancer `load_balancer_id`."""
+    load_balancer = session.scalar(
+        select(LoadBalancer).where(LoadBalancer.id == load_balancer_id)
+        .options(joinedload(LoadBalancer.cluster),
+                 selectinload(LoadBalancer.members).joinedload(LoadBalancerMember.instance))
+    )
+    if load_balancer is None:
+        return None
+    cluster = served_cluster(session, load_balancer)
+    records = list(session.scalars(
+        select(DnsRecord).where(DnsRecord.load_balancer_id == load_balancer.id).options(*_record_options())
+        .order_by(DnsRecord.name, DnsRecord.type)))
+    if cluster is not None:
+        apps = paginate(session, select(App).where(App.cluster_id == cluster.id).order_by(App.name, App.id),
+                        page, per_page, count_query=select(App.id).where(App.cluster_id == cluster.id))
+    else:
+        apps = Page(page=page, per_page=per_page)
+    members = sorted(load_balancer.members, key=lambda member: (member.instance.name or "", member.instance.aws_id,
+                                                                member.target_group))
+    return LoadBalancerOverview(load_balancer, cluster, members, records, apps, _apps_of_records(records))
+
+
+def instance_dependents(session: Session, instance: Instance) -> InstanceDependents:
+    """The balancers an instance serves, every record reaching it (directly or through them), the apps behind
+    them, and for a PostgreSQL server the databases on it."""
+    memberships = list(session.scalars(
+        select(LoadBalancerMember).where(LoadBalancerMember.instance_id == instance.id)
+        .options(joinedload(LoadBalancerMember.load_balancer).joinedload(LoadBalancer.cluster))
+    ))
+    memberships.sort(key=lambda member: (member.load_balancer.name, member.target_group))
+    balancers = {member.load_balancer.id: member.load_balancer for member in memberships}
+    direct = list(session.scalars(
+        select(DnsRecord).where(DnsRecord.instance_id == instance.id).options(*_record_options())
+        .order_by(DnsRecord.name, DnsRecord.type)))
+    through = list(session.scalars(
+        select(DnsRecord).where(DnsRecord.load_balancer_id.in_(balancers)).options(
+            *_record_options(), joinedload(DnsRecord.load_balancer))
+        .order_by(DnsRecord.name, DnsRecord.type))) if balancers else []
+    # The cluster each balancer serves: related by sync, else named in DEIS_CLUSTERS (one query for all).
+    unrelated = [balancer.name for balancer in balancers.values() if balancer.cluster is None]
+    named = {cluster.load_balancer_name: cluster for cluster in session.scalars(
+        select(Cluster).where(Cluster.load_balancer_name.in_(unrelated)))} if unrelated else {}
+    served: dict[int, ServedCluster] = {}
+    for balancer in sorted(balancers.values(), key=lambda row: row.name):
+        cluster = balancer.cluster or named.get(balancer.name)
+        if cluster is not None and cluster.id not in served:
+            served[cluster.id] = ServedCluster(cluster, balancer, 0)
+    if served:
+        counts = dict(session.execute(select(App.cluster_id, func.count()).where(App.cluster_id.in_(served))
+                                      .group_by(App.cluster_id)).all())
+        # One query per cluster served: an instance sits behind one or two clusters' balancers, not hundreds.
+        for entry in served.values():
+            entry.apps = list(session.scalars(select(App).where(App.cluster_id == entry.cluster.id)
+                                              .order_by(App.name, App.id).limit(APPS_SHOWN)))
+        for cluster_id, entry in served.items():
+            entry.app_count = counts.get(cluster_id, 0)
+    databases: list[Database] = []
+    if instance.role == "postgres":
+        hosts = sorted({record.name for record in direct})
+        reached = [Database.host.in_(hosts)] if hosts else []
+        if instance.db_role == "primary" and instance.cluster_id is not None:
+            reached.append(Database.cluster_id == instance.cluster_id)
+        if reached:
+            databases = list(session.scalars(
+                select(Database).where(or_(*reached)).options(joinedload(Database.app))
+                .order_by(Database.name, Database.id)))
+    return InstanceDependents(memberships, direct, through, list(served.values()),
+                              _apps_of_records(direct + through), databases)
