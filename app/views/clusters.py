@@ -35,3 +35,9 @@ def show(cluster_id: int):
     status = 400 if reader.errors else 404 if overview.apps.past_end else 200
     return render_template("clusters/show.html", overview=overview, cluster=cluster, database_server=database_server,
                            errors=reader.errors), status
+
+
+@bp.app_template_global("monitors_watching")
+def monitors_watching(cluster) -> list:
+    """The monitoring clusters that watch `cluster` (for the app page's monitoring sentence)."""
+    return cluster_overview.monitors_of(db.session, cluster)[0]

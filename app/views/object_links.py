@@ -47,12 +47,21 @@ TARGET_PAGES = {
     "dns_zones": ("dns.zone", "zone_id"), "zone": ("dns.zone", "zone_id"),
     "change_sets": ("change_sets.show", "change_set_id"), "change_set": ("change_sets.show", "change_set_id"),
 }
+# Targets named by a string id (a job's id is not a number).
+TEXT_TARGET_PAGES = {"job": ("sync.job", "job_id")}
 
 
 def target_url(target_type: str | None, target_id: object) -> str | None:
     """The page of an audit or operation target named by type and id, or None when that kind has no page."""
+    if not target_id:
+        return None
+    if target_type in TEXT_TARGET_PAGES:
+        endpoint, argument = TEXT_TARGET_PAGES[target_type]
+        return url_for(endpoint, **{argument: str(target_id)})
+    if target_type == "users":
+        return url_for("users.index")
     page = TARGET_PAGES.get(target_type or "")
-    if page is None or not str(target_id or "").isdigit():
+    if page is None or not str(target_id).isdigit():
         return None
     endpoint, argument = page
     return url_for(endpoint, **{argument: int(str(target_id))})
