@@ -79,15 +79,17 @@ def _serving(session: Session, host: str, limit: int) -> SearchGroup:
     host = host.lower()
     first_label, _, parent = host.partition(".")
     names = [host] + ([f"*.{parent}"] if parent else [])
+    by_domain = select(Domain.app_id).where(func.lower(Domain.name).in_(names))
+    # Deis's default domain is the bare app id, served as `<app>.<platform domain>`.
+    by_default = select(Domain.app_id).where(Domain.name == first_label)
     query = (
-        select(App.id, App.name, Cluster.name, Domain.name).join(Domain.app).join(App.cluster)
-        .where(or_(func.lower(Domain.name).in_(names),
-                   # Deis's default domain is the bare app id, served as `<app>.<platform domain>`.
-                   (Domain.name == first_label) & (App.name == first_label)))
-        .order_by(func.length(Domain.name).desc(), App.name, App.id)
+        select(App.id, App.name, Cluster.name, App.id.in_(by_domain)).join(App.cluster)
+        .where(or_(App.id.in_(by_domain), App.id.in_(by_default) & (App.name == first_label)))
+        .order_by(App.id.in_(by_domain).desc(), App.name, App.id)
     )
     return _group(session, "address", f"Serving {host}", query, limit,
-                  lambda row: SearchHit("app", row[0], row[1], f"on {row[2]} · domain {row[3]}"))
+                  lambda row: SearchHit("app", row[0], row[1],
+                                        f"on {row[2]} · {'its domain' if row[3] else 'Deis default address'}"))
 
 
 def _with_cluster_apps(session: Session, group: SearchGroup) -> SearchGroup:
