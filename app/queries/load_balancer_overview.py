@@ -12,6 +12,8 @@ from app.queries.paging import Page, paginate
 
 APPS_PER_PAGE = 50
 APPS_SHOWN = 20  # per cluster, on an instance page: the rest is on the cluster page
+RECORDS_PER_PAGE = 100
+RECORDS_SHOWN = 50  # of each kind, on an instance page: a cluster's router can have thousands of records
 
 
 @dataclass
@@ -19,7 +21,7 @@ class LoadBalancerOverview:
     load_balancer: LoadBalancer
     cluster: Cluster | None  # the cluster it serves (related by sync or named in DEIS_CLUSTERS)
     members: list[LoadBalancerMember]
-    records: list[DnsRecord]  # CNAMEs to its DNS name
+    records: Page[DnsRecord]  # CNAMEs to its DNS name
     apps: Page[App]  # the cluster's apps: its router answers for every one of them behind this balancer
     apps_by_record: list[App]  # apps whose domains' records point at this balancer
 
@@ -43,15 +45,17 @@ class InstanceDependents:
     """What stops working when an instance does."""
 
     load_balancers: list[LoadBalancerMember]  # its memberships, with health
-    direct_records: list[DnsRecord]
-    records_through_load_balancers: list[DnsRecord]
+    direct_records: list[DnsRecord]  # the first RECORDS_SHOWN
+    records_through_load_balancers: list[DnsRecord]  # the first RECORDS_SHOWN
+    direct_count: int
+    through_count: int
     served_clusters: list[ServedCluster]
     apps_by_record: list[App]
     databases: list[Database]  # for a PostgreSQL server: databases on it (by host name, or its cluster's primary)
 
     @property
     def record_count(self) -> int:
-        return len(self.direct_records) + len(self.records_through_load_balancers)
+        return self.direct_count + self.through_count
 
 
 def served_cluster(session: Session, load_balancer: LoadBalancer) -> Cluster | None:
@@ -71,7 +75,7 @@ def _apps_of_records(records: list[DnsRecord]) -> list[App]:
 
 
 def load_balancer_overview(session: Session, load_balancer_id: int, page: int = 1,
-                           per_page: int = APPS_PER_PAGE) -> LoadBalancerOverview | None:
+                           per_page: int = APPS_PER_PAGE, records_page: int = 1) -> LoadBalancerOverview | None:
     """Everything the load balancer page shows, or None when there is no balancer `load_balancer_id`."""
     load_balancer = session.scalar(
         select(LoadBalancer).where(LoadBalancer.id == load_balancer_id)
@@ -81,9 +85,10 @@ def load_balancer_overview(session: Session, load_balancer_id: int, page: int = 
     if load_balancer is None:
         return None
     cluster = served_cluster(session, load_balancer)
-    records = list(session.scalars(
-        select(DnsRecord).where(DnsRecord.load_balancer_id == load_balancer.id).options(*_record_options())
-        .order_by(DnsRecord.name, DnsRecord.type)))
+    pointing = DnsRecord.load_balancer_id == load_balancer.id
+    records = paginate(session, select(DnsRecord).where(pointing).options(*_record_options())
+                       .order_by(DnsRecord.name, DnsRecord.type, DnsRecord.id), records_page, RECORDS_PER_PAGE,
+                       count_query=select(DnsRecord.id).where(pointing))
     if cluster is not None:
         apps = paginate(session, select(App).where(App.cluster_id == cluster.id).order_by(App.name, App.id),
                         page, per_page, count_query=select(App.id).where(App.cluster_id == cluster.id))
@@ -91,7 +96,7 @@ def load_balancer_overview(session: Session, load_balancer_id: int, page: int = 
         apps = Page(page=page, per_page=per_page)
     members = sorted(load_balancer.members, key=lambda member: (member.instance.name or "", member.instance.aws_id,
                                                                 member.target_group))
-    return LoadBalancerOverview(load_balancer, cluster, members, records, apps, _apps_of_records(records))
+    return LoadBalancerOverview(load_balancer, cluster, members, records, apps, _apps_of_records(records.items))
 
 
 def instance_dependents(session: Session, instance: Instance) -> InstanceDependents:
@@ -103,13 +108,18 @@ def instance_dependents(session: Session, instance: Instance) -> InstanceDepende
     ))
     memberships.sort(key=lambda member: (member.load_balancer.name, member.target_group))
     balancers = {member.load_balancer.id: member.load_balancer for member in memberships}
-    direct = list(session.scalars(
-        select(DnsRecord).where(DnsRecord.instance_id == instance.id).options(*_record_options())
-        .order_by(DnsRecord.name, DnsRecord.type)))
-    through = list(session.scalars(
-        select(DnsRecord).where(DnsRecord.load_balancer_id.in_(balancers)).options(
-            *_record_options(), joinedload(DnsRecord.load_balancer))
-        .order_by(DnsRecord.name, DnsRecord.type))) if balancers else []
+    direct_query = select(DnsRecord).where(DnsRecord.instance_id == instance.id)
+    direct = list(session.scalars(direct_query.options(*_record_options())
+                                  .order_by(DnsRecord.name, DnsRecord.type, DnsRecord.id).limit(RECORDS_SHOWN)))
+    direct_count = _count(session, direct_query, len(direct))
+    through: list[DnsRecord] = []
+    through_count = 0
+    if balancers:
+        through_query = select(DnsRecord).where(DnsRecord.load_balancer_id.in_(balancers))
+        through = list(session.scalars(
+            through_query.options(*_record_options(), joinedload(DnsRecord.load_balancer))
+            .order_by(DnsRecord.name, DnsRecord.type, DnsRecord.id).limit(RECORDS_SHOWN)))
+        through_count = _count(session, through_query, len(through))
     # The cluster each balancer serves: related by sync, else named in DEIS_CLUSTERS (one query for all).
     unrelated = [balancer.name for balancer in balancers.values() if balancer.cluster is None]
     named = {cluster.load_balancer_name: cluster for cluster in session.scalars(
@@ -130,7 +140,7 @@ def instance_dependents(session: Session, instance: Instance) -> InstanceDepende
             entry.app_count = counts.get(cluster_id, 0)
     databases: list[Database] = []
     if instance.role == "postgres":
-        hosts = sorted({record.name for record in direct})
+        hosts = sorted(set(session.scalars(select(DnsRecord.name).where(DnsRecord.instance_id == instance.id))))
         reached = [Database.host.in_(hosts)] if hosts else []
         if instance.db_role == "primary" and instance.cluster_id is not None:
             reached.append(Database.cluster_id == instance.cluster_id)
@@ -138,5 +148,12 @@ def instance_dependents(session: Session, instance: Instance) -> InstanceDepende
             databases = list(session.scalars(
                 select(Database).where(or_(*reached)).options(joinedload(Database.app))
                 .order_by(Database.name, Database.id)))
-    return InstanceDependents(memberships, direct, through, list(served.values()),
+    return InstanceDependents(memberships, direct, through, direct_count, through_count, list(served.values()),
                               _apps_of_records(direct + through), databases)
+
+
+def _count(session: Session, query, shown: int) -> int:
+    """How many rows `query` has: what was shown when that was less than a full list, else counted."""
+    if shown < RECORDS_SHOWN:
+        return shown
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0

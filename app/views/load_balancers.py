@@ -14,11 +14,11 @@ bp = Blueprint("load_balancers", __name__, url_prefix="/load-balancers")
 @bp.get("/<int:load_balancer_id>")
 @login_required
 def show(load_balancer_id: int):
-    """Everything about one load balancer; the apps behind it a page at a time (`?page=`)."""
+    """Everything about one load balancer; the apps behind it (`?page=`) and its records (`?records=`) paged."""
     reader = QueryReader(request.args)
-    overview = load_balancer_overview(db.session, load_balancer_id, reader.page())
+    overview = load_balancer_overview(db.session, load_balancer_id, reader.page(), records_page=reader.page("records"))
     if overview is None:
         abort(404)
-    status = 400 if reader.errors else 404 if overview.apps.past_end else 200
+    status = 400 if reader.errors else 404 if overview.apps.past_end or overview.records.past_end else 200
     return render_template("load_balancers/show.html", overview=overview, load_balancer=overview.load_balancer,
                            errors=reader.errors), status
