@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
+from urllib.parse import urlsplit
+
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models import App, Cluster, Database, DnsRecord, Instance, LoadBalancer, LoadBalancerMember
@@ -12,6 +14,7 @@ from app.queries.paging import Page, paginate
 
 APPS_PER_PAGE = 50
 APPS_SHOWN = 20  # per cluster, on an instance page: the rest is on the cluster page
+HAND_SET_SHOWN = 50
 RECORDS_PER_PAGE = 100
 RECORDS_SHOWN = 50  # of each kind, on an instance page: a cluster's router can have thousands of records
 
@@ -52,6 +55,8 @@ class InstanceDependents:
     served_clusters: list[ServedCluster]
     apps_by_record: list[App]
     databases: list[Database]  # for a PostgreSQL server: databases on it (by host name, or its cluster's primary)
+    # Apps whose DATABASE_URL was set by hand to one of the server's DNS names: on it, but not the panel's.
+    hand_set_apps: list[App] = field(default_factory=list)
 
     @property
     def record_count(self) -> int:
@@ -139,6 +144,7 @@ def instance_dependents(session: Session, instance: Instance) -> InstanceDepende
         for cluster_id, entry in served.items():
             entry.app_count = counts.get(cluster_id, 0)
     databases: list[Database] = []
+    hand_set_apps: list[App] = []
     if instance.role == "postgres":
         hosts = sorted(set(session.scalars(select(DnsRecord.name).where(DnsRecord.instance_id == instance.id))))
         reached = [Database.host.in_(hosts)] if hosts else []
@@ -148,8 +154,30 @@ def instance_dependents(session: Session, instance: Instance) -> InstanceDepende
             databases = list(session.scalars(
                 select(Database).where(or_(*reached)).options(joinedload(Database.app))
                 .order_by(Database.name, Database.id)))
+        hand_set_apps = _apps_with_database_url_on(session, hosts, {database.app_id for database in databases})
     return InstanceDependents(memberships, direct, through, direct_count, through_count, list(served.values()),
-                              _apps_of_records(direct + through), databases)
+                              _apps_of_records(direct + through), databases, hand_set_apps)
+
+
+def _apps_with_database_url_on(session: Session, hosts: list[str], managed: set[int | None]) -> list[App]:
+    """Apps whose config names one of `hosts` in DATABASE_URL, but whose database the panel did not create."""
+    if not hosts:
+        return []
+    # The config is JSON: a text match narrows the rows in the database, the URL itself is checked here.
+    candidates = session.scalars(
+        select(App).where(or_(*(cast(App.config_values, String).contains(f"@{host}", autoescape=True)
+                                for host in hosts)))
+        .order_by(App.name, App.id).limit(HAND_SET_SHOWN * 4))
+    apps = []
+    for app in candidates:
+        url = str((app.config_values or {}).get("DATABASE_URL") or "")
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            continue
+        if host in hosts and app.id not in managed:
+            apps.append(app)
+    return apps[:HAND_SET_SHOWN]
 
 
 def _count(session: Session, query, shown: int) -> int:

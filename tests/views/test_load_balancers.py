@@ -28,6 +28,10 @@ def routed(db_session):
     make.record(db_session, zone, "pg.eu-prod.example.com", "A", pg.private_ip, instance=pg)
     make.database(db_session, shop, "shop_db", host="pg.eu-prod.example.com")
     replica = make.instance(db_session, "pg-eu-2", role="postgres", db_role="replica", cluster=cluster)
+    make.app(db_session, "legacy", cluster, config_values={
+        "DATABASE_URL": "postgres://legacy:s3cret-legacy@pg.eu-prod.example.com:5432/legacy"})
+    make.app(db_session, "elsewhere", cluster, config_values={
+        "DATABASE_URL": "postgres://x:y@pg.eu-prod.example.com.evil.test/other"})  # a longer host is not this one
     db_session.commit()
     return {"cluster": cluster, "balancer": balancer, "node_1": node_1, "node_2": node_2, "shop": shop,
             "zone": zone, "pg": pg, "replica": replica}
@@ -51,7 +55,7 @@ def test_load_balancer_page_shows_members_records_and_apps(client, login_as, rou
     assert "shop.example.com" in records and f'href="/dns/zones/{routed["zone"].id}">example.com</a>' in records
     apps = section(html, "apps")
     assert f'href="/clusters/{routed["cluster"].id}">eu-prod</a>' in apps
-    assert re.findall(r'<li><a href="/apps/\d+">([^<]+)</a></li>', apps) == ["blog", "shop"]
+    assert re.findall(r'<li><a href="/apps/\d+">([^<]+)</a></li>', apps) == ["blog", "elsewhere", "legacy", "shop"]
     assert f'Reached through the records above: <a href="/apps/{routed["shop"].id}">shop</a>' in apps
 
 
@@ -67,8 +71,8 @@ def test_instance_page_lists_what_depends_on_it(client, login_as, routed):
     login_as("viewer")
     html = client.get(f"/instances/{routed['node_1'].id}").get_data(as_text=True)
     depends = section(html, "depends")
-    assert "The 2 apps of" in depends and f'href="/clusters/{routed["cluster"].id}">eu-prod</a>' in depends
-    assert re.findall(r'<a href="/apps/\d+">([^<]+)</a>', depends)[:2] == ["blog", "shop"]
+    assert "The 4 apps of" in depends and f'href="/clusters/{routed["cluster"].id}">eu-prod</a>' in depends
+    assert re.findall(r'<a href="/apps/\d+">([^<]+)</a>', depends)[:4] == ["blog", "elsewhere", "legacy", "shop"]
     dns = section(html, "dns")
     assert "DNS records reaching it" in dns and '<span class="badge">2</span>' in dns
     direct = dns[dns.index("Pointing at its addresses"):dns.index("Through its load balancers")]
@@ -82,6 +86,10 @@ def test_a_postgresql_instance_shows_its_role_and_databases(client, login_as, ro
     primary = section(client.get(f"/instances/{routed['pg'].id}").get_data(as_text=True), "databases")
     assert "Role: <strong>primary</strong>" in primary and "shop_db" in primary
     assert f'app <a href="/apps/{routed["shop"].id}">shop</a>' in primary
+    hand_set = primary[primary.index('id="hand-set-databases"'):]
+    assert "not managed by the panel" in hand_set and "1 app reach" in hand_set
+    assert ">legacy</a>" in hand_set and "elsewhere" not in hand_set and "shop" not in hand_set
+    assert "s3cret-legacy" not in primary
     replica = section(client.get(f"/instances/{routed['replica'].id}").get_data(as_text=True), "databases")
     assert "Role: <strong>replica</strong>" in replica and "apps connect to the primary" in replica
     node = client.get(f"/instances/{routed['node_1'].id}").get_data(as_text=True)
@@ -118,7 +126,7 @@ def test_pages_stay_at_a_fixed_number_of_queries_and_page_long_lists(client, log
         assert len(statements) <= few[url] + 1, (url, statements)  # + one count once a list is full
     balancer = client.get(pages[0]).get_data(as_text=True)
     assert "records 1–100 of 131" in balancer and "?records=2#records" in balancer
-    assert "1–50 of 132 apps" in balancer
+    assert "1–50 of 134 apps" in balancer
     assert "records 101–131 of 131" in client.get(f"{pages[0]}?records=2").get_data(as_text=True)
     node = client.get(pages[1]).get_data(as_text=True)
     assert "The first 50 of 131: each load balancer" in node and "and <a href=" in node
