@@ -122,7 +122,7 @@ def test_pages_stay_at_a_fixed_number_of_queries_and_page_long_lists(client, log
     _add_routed_apps(db_session, routed, 130, 0)
     for url in pages:
         with counting_statements() as statements:
-            html = client.get(url).get_data(as_text=True)
+            assert client.get(url).status_code == 200
         assert len(statements) <= few[url] + 1, (url, statements)  # + one count once a list is full
     balancer = client.get(pages[0]).get_data(as_text=True)
     assert "records 1–100 of 131" in balancer and "?records=2#records" in balancer
