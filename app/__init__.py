@@ -144,14 +144,14 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.views import (alerts, api, api_use, apps, audit, auth, certificates, change_sets, chef, databases,
-                           dbapi_callbacks, dns, home, instances, limits, liveness, monitoring, search, settings, sync,
-                           users)
+    from app.views import (alerts, api, api_use, apps, audit, auth, certificates, change_sets, chef, clusters,
+                           databases, dbapi_callbacks, dns, home, instances, limits, liveness, load_balancers,
+                           monitoring, search, settings, sync, users)
     from app.views.api import spec as api_spec
 
     for blueprint in (auth.bp, home.bp, audit.bp, users.bp, apps.bp, instances.bp, dns.bp, sync.bp, search.bp,
                       monitoring.bp, settings.bp, certificates.bp, alerts.bp, limits.bp, change_sets.bp, databases.bp,
-                      api_use.bp, liveness.bp):
+                      api_use.bp, liveness.bp, clusters.bp, load_balancers.bp):
         app.register_blueprint(blueprint)
     # Chef authenticates with a bearer token, dbapi each callback with an HMAC signature over the raw body and
     # developers (/api/v1) with their Deis token, not a session cookie: none has a CSRF token to check.
@@ -179,6 +179,7 @@ def _register_commands(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from app.views import formatting
+    from app.views import formatting, object_links
 
     formatting.register(app)
+    object_links.register(app)

@@ -146,6 +146,9 @@ def main() -> None:
         some_app = db.session.scalar(select(App.id).where(App.name == f"app-{args.apps // 2:05d}"))
         some_instance = db.session.scalar(select(Instance.id).order_by(Instance.id))
         zone_id = db.session.scalar(select(DnsZone.id))
+        cluster_id = db.session.scalar(select(Cluster.id).order_by(Cluster.id))
+        balancer_id = db.session.scalar(select(LoadBalancer.id).order_by(LoadBalancer.id))
+        member_id = db.session.scalar(select(LoadBalancerMember.instance_id).order_by(LoadBalancerMember.id))
         db.session.remove()
 
         statements: list[str] = []
@@ -166,6 +169,12 @@ def main() -> None:
             ("DNS zone records, page 100", f"/dns/zones/{zone_id}?page=100", {}),
             ("global search suggestions", "/search?q=app-01", {"HX-Request": "true"}),
             ("global search full page", "/search?q=10.0.1", {}),
+            ("global search, near miss", "/search?q=app-0l234", {"HX-Request": "true"}),
+            ("global search, pasted URL", "/search?q=https://app-01234.example.com/cart", {"HX-Request": "true"}),
+            ("clusters", "/clusters/", {}),
+            ("one cluster (2,500 apps), page 20", f"/clusters/{cluster_id}?page=20", {}),
+            ("one load balancer", f"/load-balancers/{balancer_id}", {}),
+            ("one instance behind a balancer", f"/instances/{member_id}", {}),
             ("sync page", "/sync/", {}),
         ]
         print(f"\n{'page':<40} {'median':>9} {'max':>9} {'SQL':>5}")

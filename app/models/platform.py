@@ -129,6 +129,17 @@ class Domain(Base):
     app: Mapped[App] = relationship(back_populates="domains")
     certificate: Mapped[Certificate | None] = relationship(back_populates="domains")
 
+    @property
+    def is_deis_default(self) -> bool:
+        """Deis's own domain for the app (the app id, no dot): its router answers `<app>.<platform domain>` for it,
+        through the cluster's wildcard record, so it needs no DNS record of its own."""
+        return is_deis_default_domain(self.name)
+
+
+def is_deis_default_domain(name: str) -> bool:
+    """Whether a Deis domain is a bare name (the default the controller creates, equal to the app id)."""
+    return "." not in name
+
 
 class LimitSet(Base):
     """The limits an administrator wants for every app of one type on one cluster."""

@@ -54,6 +54,16 @@ class AppOverview:
     audit_events: list[AuditEvent]
 
     @property
+    def routed_domains(self) -> list[DomainView]:
+        """The domains someone added: each needs a DNS record."""
+        return [view for view in self.domains if not view.domain.is_deis_default]
+
+    @property
+    def default_domains(self) -> list[DomainView]:
+        """Deis's own bare domain (the app id): served through the cluster's wildcard, no record needed."""
+        return [view for view in self.domains if view.domain.is_deis_default]
+
+    @property
     def limit_drift(self) -> bool:
         return any(row.differs for row in self.limits)
 

@@ -10,7 +10,7 @@ from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.models import AlertDelivery, App, Certificate, DnsRecord, MaintenanceEvent, Operation, SyncRun
+from app.models import AlertDelivery, App, Certificate, DnsRecord, LimitSet, MaintenanceEvent, Operation, SyncRun
 from app.queries import following
 from app.redaction import redact_text
 
@@ -39,10 +39,13 @@ class Attention:
     failed_deliveries: Panel  # alert notifications no channel took: nobody may have heard of the alert
     following_records: Panel = field(default_factory=Panel)
     failed_jobs: Panel = field(default_factory=Panel)  # rows: FailedJobs per queue with failures
+    # Not problems in themselves, but what "no drift" means: apps without a limit set are not checked at all.
+    app_count: int = 0
+    apps_without_limit_set: int = 0
 
     @property
     def total(self) -> int:
-        return sum(panel.total for panel in vars(self).values())
+        return sum(panel.total for panel in vars(self).values() if isinstance(panel, Panel))
 
 
 def _panel(session: Session, query, count_query) -> Panel:
@@ -95,7 +98,16 @@ def needs_attention(session: Session, now: datetime, sync_interval: timedelta,
         following_records=Panel(rows=following.following(session, limit=SHOWN),
                                 total=following.following_count(session)),
         failed_jobs=failed_jobs(queues or []),
+        app_count=session.scalar(select(func.count()).select_from(App)) or 0,
+        apps_without_limit_set=apps_without_limit_set(session),
     )
+
+
+def apps_without_limit_set(session: Session) -> int:
+    """How many apps have no limit set for their type on their cluster (their limits are checked against nothing)."""
+    governed = (select(LimitSet.id).where(LimitSet.cluster_id == App.cluster_id, LimitSet.app_type == App.app_type)
+                .exists())
+    return session.scalar(select(func.count()).select_from(App).where(~governed)) or 0
 
 
 @dataclass

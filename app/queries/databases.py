@@ -19,12 +19,25 @@ def hand_set_database_url(app: App) -> str | None:
     value = (app.config_values or {}).get("DATABASE_URL")
     if not value:
         return None
+    parts = urlsplit(str(value))
     database = app.database
     if database is not None and database.state == "ready":
-        parts = urlsplit(str(value))
         if parts.hostname == database.host and parts.path.lstrip("/") == database.name:
             return None
-    return redact_text(str(value))
+    return database_url_target(str(value))
+
+
+def database_url_target(value: str) -> str:
+    """Where a database URL points, as `host:port/database`: never the user name or the password."""
+    try:
+        parts = urlsplit(value)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an address the panel cannot read"
+    if not host:
+        return "an address the panel cannot read"
+    name = parts.path.lstrip("/").split("/")[0]
+    return redact_text(f"{host}{f':{port}' if port else ''}/{name}" if name else host)
 
 
 class AppNotFound(LookupError):

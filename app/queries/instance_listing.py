@@ -7,7 +7,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import (
-    Cluster, Database, DnsRecord, Instance, LoadBalancer, LoadBalancerMember, MaintenanceEvent,
+    Cluster, DnsRecord, Instance, LoadBalancer, LoadBalancerMember, MaintenanceEvent,
 )
 from app.queries.paging import Page, paginate
 from app.queries.text_search import contains_text
@@ -61,12 +61,10 @@ class InstanceFilterOptions:
 
 @dataclass
 class InstanceDetail:
+    """The instance and its maintenance history; what depends on it is in `load_balancer_overview`."""
+
     instance: Instance
-    load_balancers: list[LoadBalancer]
-    dns_records: list[DnsRecord]
     maintenance_events: list[MaintenanceEvent]  # every event AWS reported, scheduled ones first
-    # Databases whose host is a DNS name pointing at this instance (for PostgreSQL servers).
-    databases: list[Database]
 
     @property
     def scheduled_events(self) -> list[MaintenanceEvent]:
@@ -179,22 +177,8 @@ def instance_detail(session: Session, instance_id: int) -> InstanceDetail | None
     )
     if instance is None:
         return None
-    load_balancers = list(session.scalars(
-        select(LoadBalancer).join(LoadBalancerMember).where(LoadBalancerMember.instance_id == instance.id)
-        .order_by(LoadBalancer.name)
-    ))
-    dns_records = list(session.scalars(
-        select(DnsRecord).where(DnsRecord.instance_id == instance.id)
-        .options(joinedload(DnsRecord.zone), joinedload(DnsRecord.app))
-        .order_by(DnsRecord.name, DnsRecord.type)
-    ))
     events = list(session.scalars(
         select(MaintenanceEvent).where(MaintenanceEvent.instance_id == instance.id)
         .order_by(MaintenanceEvent.completed, MaintenanceEvent.not_before.desc())
     ))
-    record_names = sorted({record.name for record in dns_records})
-    databases = list(session.scalars(
-        select(Database).where(Database.host.in_(record_names)).options(joinedload(Database.app))
-        .order_by(Database.name)
-    )) if record_names else []
-    return InstanceDetail(instance, load_balancers, dns_records, events, databases)
+    return InstanceDetail(instance, events)

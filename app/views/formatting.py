@@ -25,6 +25,14 @@ def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
     return f"in {text}" if future else f"{text} ago"
 
 
+def expiry(moment: datetime | None, now: datetime | None = None) -> str:
+    """'expires in 3 days' or 'expired 3 days ago': the same words for a deadline on every page."""
+    if moment is None:
+        return "expiry not tracked"
+    now = now or datetime.now(timezone.utc)
+    return f"expired {relative_time(moment, now)}" if moment <= now else f"expires {relative_time(moment, now)}"
+
+
 def timestamp(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
@@ -39,6 +47,7 @@ def register(app: Flask) -> None:
         return {"has_page": lambda endpoint: endpoint in app.view_functions}
 
     app.add_template_filter(relative_time, "ago")
+    app.add_template_filter(expiry, "expiry")
     app.add_template_filter(timestamp, "ts")
     app.add_template_filter(masked, "masked")
     # Errors are stored redacted; pages redact again so rows written before that (or by hand) cannot leak.

@@ -7,6 +7,7 @@ from flask_login import login_required
 from app.extensions import db
 from app.models import utcnow
 from app.queries import instance_listing
+from app.queries.load_balancer_overview import instance_dependents
 from app.views.htmx import render_page
 from app.views.query_reader import QueryReader, flag_param
 
@@ -51,4 +52,5 @@ def show(instance_id: int):
     detail = instance_listing.instance_detail(db.session, instance_id)
     if detail is None:
         abort(404)
-    return render_template("instances/show.html", detail=detail, instance=detail.instance, now=utcnow())
+    return render_template("instances/show.html", detail=detail, instance=detail.instance, now=utcnow(),
+                           dependents=instance_dependents(db.session, detail.instance))

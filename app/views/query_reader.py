@@ -52,9 +52,9 @@ class QueryReader:
             return None
         return FLAG_VALUES[value]
 
-    def page(self) -> int:
-        """A page number from 1 up; anything else is an error and gives page 1."""
-        value = (self.args.get("page") or "").strip()
+    def page(self, name: str = "page") -> int:
+        """A page number from 1 up (from parameter `name`); anything else is an error and gives page 1."""
+        value = (self.args.get(name) or "").strip()
         if not value:
             return 1
         if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_PAGE:

@@ -312,7 +312,7 @@ def test_app_page_empty_states(client, login_as, db_session):
     db_session.commit()
     login_as("viewer")
     html = client.get(f"/apps/{lonely.id}").get_data(as_text=True)
-    assert "No database." in html and "No backups: the app has no database." in html
+    assert "No database: DATABASE_URL is not set" in html and "No backups: the app has no database." in html
     assert "No domains" in html and "No config values set." in html and "No limit set for type web" in html
     assert "Nothing changed through the panel yet." in html and "disabled" in html
 

@@ -59,13 +59,13 @@ def test_a_viewer_sees_every_certificate_with_urgency_days_left_domains_and_apps
     response = client.get("/certificates/")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert 'class="cert-row expired"' in row_of(page, "gone") and "expired 5 days ago" in row_of(page, "gone")
+    assert 'class="cert-row expired"' in row_of(page, "gone") and "expired 4 days ago" in row_of(page, "gone")  # 4.5 days: the shared formatter
     soon = row_of(page, "soon")
-    assert 'class="cert-row critical"' in soon and ">\n          6 days</span>" in soon
+    assert 'class="cert-row critical"' in soon and ">\n          expires in 6 days</span>" in soon
     assert "<code>*.api.example.com</code>" in soon and "Let&#39;s Encrypt R3" in soon
     assert f'href="/apps/{certificates["api"].id}">api</a>' in soon
     month = row_of(page, "month")
-    assert 'class="cert-row warning"' in month and "20 days" in month
+    assert 'class="cert-row warning"' in month and "expires in 20 days" in month
     assert "<code>shop.example.com</code>" in month and "<code>www.example.com</code>" in month
     assert f'href="/apps/{certificates["shop"].id}">shop</a>' in month
     assert 'class="cert-row ok"' in row_of(page, "later") and "serves no domain" in row_of(page, "later")

@@ -62,7 +62,8 @@ def test_list_shows_region_role_cluster_ips_state_load_balancers_dns_and_mainten
     assert names_of(html) == ["chef", "deis-eu-1", "deis-eu-2", "deis-us-1", "pg-eu-1", "pg-eu-2"]
     deis_1 = row_of(html, "deis-eu-1")
     assert "eu-west-1" in deis_1 and "prod-eu" in deis_1 and "10.1.0.11" in deis_1 and "203.0.113.11" in deis_1
-    assert "prod-eu-internal, prod-eu-router" in deis_1 and "2 records" in deis_1 and "running" in deis_1
+    assert re.search(r'>prod-eu-internal</a>, <a href="/load-balancers/\d+">prod-eu-router</a>', deis_1)
+    assert "2 records" in deis_1 and "running" in deis_1
     assert 'badge ok">primary' in row_of(html, "pg-eu-1") and ">replica</span>" in row_of(html, "pg-eu-2")
     assert "system-reboot" in row_of(html, "pg-eu-2")
     assert "instance-stop" not in html  # completed events are history, not something to act on

@@ -106,3 +106,98 @@ def test_search_box_is_in_the_navigation_of_signed_in_pages(client, login_as, pl
 def test_search_needs_signing_in(client, platform):
     response = client.get("/search?q=shop")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+@pytest.fixture
+def estate(db_session):
+    """A second-level platform: clusters, owners, a load balancer, certificates, Deis default domains."""
+    cluster = make.cluster(db_session, "eu-prod")
+    checkout = make.app(db_session, "checkout", cluster, owner="anna.berg")
+    make.domain(db_session, checkout, "checkout")  # Deis's default domain: the app id
+    make.domain(db_session, checkout, "checkout.example.com")
+    catalog = make.app(db_session, "catalog", cluster, owner="anna.berg")
+    make.domain(db_session, catalog, "*.shops.example.com")
+    make.app(db_session, "billing", make.cluster(db_session, "us-prod"), owner="ben")
+    balancer = make.load_balancer(db_session, "eu-prod-alb", dns_name="eu-prod-alb-99.eu-west-1.elb.amazonaws.com",
+                                  cluster=cluster)
+    certificate = make.certificate(db_session, cluster, "checkout.example.com", name="checkout-cert")
+    db_session.commit()
+    return {"cluster": cluster, "checkout": checkout, "catalog": catalog, "balancer": balancer,
+            "certificate": certificate}
+
+
+def links(html: str) -> list[str]:
+    return re.findall(r'<a href="([^"]+)"', html)
+
+
+def test_clusters_are_found_with_their_apps(client, login_as, estate):
+    login_as("viewer")
+    assert group(suggest(client, "eu-pr"), "Clusters") == ["eu-prod"]
+    full = client.get("/search?q=eu-prod").get_data(as_text=True)
+    clusters = full[full.index('id="results-clusters"'):].split("</article>")[0]
+    assert f'href="/clusters/{estate["cluster"].id}">eu-prod</a>' in clusters and "2 apps" in clusters
+    assert f'href="/apps/{estate["catalog"].id}">catalog</a>' in clusters  # its apps, listed under it
+    assert f'href="/apps/{estate["checkout"].id}">checkout</a>' in clusters
+
+
+def test_owners_lead_to_their_apps(client, login_as, estate):
+    login_as("viewer")
+    html = suggest(client, "anna.b")
+    assert group(html, "Owners") == ["anna.berg"] and "2 apps" in html
+    assert 'href="/apps/?q=anna.berg"' in html
+
+
+def test_load_balancers_by_name_and_by_dns_name(client, login_as, estate):
+    login_as("viewer")
+    page = f'href="/load-balancers/{estate["balancer"].id}"'
+    by_name = suggest(client, "prod-alb")
+    assert group(by_name, "Load balancers") == ["eu-prod-alb"] and page in by_name
+    by_dns = suggest(client, "alb-99.eu-west-1.elb")
+    assert group(by_dns, "Load balancers") == ["eu-prod-alb"] and page in by_dns
+
+
+def test_certificates_by_common_name_and_name(client, login_as, estate):
+    login_as("viewer")
+    html = suggest(client, "checkout-cert")
+    assert group(html, "Certificates") == ["checkout.example.com"]
+    assert f'href="/certificates/?cluster=eu-prod#certificate-{estate["certificate"].id}"' in html
+    assert group(suggest(client, "checkout.example"), "Certificates") == ["checkout.example.com"]
+
+
+def test_a_pasted_url_finds_the_app_serving_its_host(client, login_as, estate):
+    login_as("viewer")
+    html = suggest(client, "https://checkout.example.com/cart?step=2")
+    assert group(html, "Serving checkout.example.com") == ["checkout"]
+    assert f'href="/apps/{estate["checkout"].id}" role="option">checkout' in html
+    # Without the scheme, through a wildcard domain, and Deis's own default address of an app.
+    assert group(suggest(client, "eu.shops.example.com/products/1"), "Serving eu.shops.example.com") == ["catalog"]
+    assert group(suggest(client, "http://checkout.deis.platform.test/health"),
+                 "Serving checkout.deis.platform.test") == ["checkout"]
+    full = client.get("/search", query_string={"q": "https://checkout.example.com/cart"}).get_data(as_text=True)
+    assert "Searching for the host of that URL: <code>checkout.example.com</code>" in full
+    assert 'id="results-address"' in full
+
+
+def test_a_near_miss_suggests_the_app_name(client, login_as, estate):
+    login_as("viewer")
+    html = suggest(client, "checkut")
+    assert "Nothing matches “checkut”." in html
+    assert 'Did you mean <a href="/search?q=checkout" role="option">checkout</a>?' in html
+    full = client.get("/search?q=checkut").get_data(as_text=True)
+    assert 'Did you mean <a href="/search?q=checkout"' in full
+    assert "Did you mean" not in suggest(client, "checkout")  # a hit needs no guess
+    assert "Did you mean" not in suggest(client, "zzzzzzz")  # nothing close: no guess either
+
+
+def test_the_deis_default_domain_does_not_repeat_the_app_hit(client, login_as, estate):
+    login_as("viewer")
+    html = suggest(client, "checkout")
+    assert group(html, "Applications") == ["checkout"]
+    assert group(html, "Domains") == ["checkout.example.com"]  # not the bare "checkout" domain a second time
+
+
+def test_one_match_is_singular(client, login_as, estate):
+    login_as("viewer")
+    one = client.get("/search?q=billing").get_data(as_text=True)
+    assert "1 match for “billing”." in one and "1 matches" not in one
+    assert "2 matches for “eu-prod”." in client.get("/search?q=eu-prod").get_data(as_text=True)  # cluster, balancer
