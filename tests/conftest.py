@@ -22,7 +22,7 @@ from app.extensions import db, limiter
 from app.models import Base, User
 from app.operations import accounts
 
-pytest_plugins = ["tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.demo"]
 
 PASSWORD = "correct horse battery staple"
 

@@ -21,5 +21,6 @@ def test_sign_in_in_a_browser(page, live_server, make_user):
     expect(page.locator("#panel-certificates")).to_contain_text("No certificate expires in the next 30 days.")
     assert page.evaluate("typeof htmx !== 'undefined' && htmx.version") == "2.0.11"
 
+    page.locator("details.user-menu summary").click()  # the account menu holds Sign out
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("alert")).to_have_text("Signed out.")
