@@ -81,6 +81,8 @@ def _register_login(app: Flask) -> None:
         user = db.session.get(User, int(user_id))
         if user is None or not secrets.compare_digest(user.session_token, token):
             return None
+        if not user.is_active:  # disabled: its sessions are refused at once (its token was rotated too)
+            return None
         return user
 
 

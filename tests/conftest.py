@@ -26,7 +26,7 @@ from app.extensions import db, limiter
 from app.models import Base, User
 from app.operations import accounts
 
-pytest_plugins = ["tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.demo"]
 LEFTOVER_WAIT_SECONDS = 30  # the last owners' servers may still be saving and stopping
 
 # Property tests and fuzzers: a bounded, reproducible number of examples in `make test` ("ci"), many more with

@@ -38,15 +38,52 @@ def create(username: str, role: str, password: str | None, if_missing: bool) -> 
 def list_users() -> None:
     """List users and their roles."""
     for user in db.session.scalars(select(User).order_by(User.username)):
-        click.echo(f"{user.username}\t{user.role}\tlast sign-in: {user.last_login_at or 'never'}")
+        state = "disabled" if user.disabled_at else "active"
+        click.echo(f"{user.username}\t{user.role}\t{state}\tlast sign-in: {user.last_login_at or 'never'}")
 
 
 @users_cli.command("reset-password")
 @click.argument("username")
 def reset_password(username: str) -> None:
     """Give a user a new generated password (printed once) and sign them out everywhere."""
-    user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
-    if user is None:
-        raise click.ClickException(f"No user called {username!r}.")
-    password = accounts.reset_password(db.session, user, actor=CLI_ACTOR)
-    click.echo(f"New password for {user.username} (shown once): {password}")
+    password = accounts.reset_password(db.session, _user(username), actor=CLI_ACTOR)
+    click.echo(f"New password for {username.strip().lower()} (shown once): {password}")
+
+
+@users_cli.command("disable")
+@click.argument("username")
+def disable(username: str) -> None:
+    """Stop a user signing in and end their open sessions (not the last active admin)."""
+    _change(username, accounts.disable_user, "Disabled {}: their sessions have ended.")
+
+
+@users_cli.command("enable")
+@click.argument("username")
+def enable(username: str) -> None:
+    """Let a disabled user sign in again."""
+    _change(username, accounts.enable_user, "Enabled {}.")
+
+
+@users_cli.command("delete")
+@click.argument("username")
+@click.confirmation_option(prompt="Delete this user? The audit log keeps what they did.")
+def delete(username: str) -> None:
+    """Delete a user (not the last active admin); the audit log keeps their history."""
+    _change(username, accounts.delete_user, "Deleted {}.")
+
+
+def _user(username: str) -> User:
+    try:
+        return accounts.find_user(db.session, username)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+
+
+def _change(username: str, change, done: str) -> None:
+    user = _user(username)
+    name = user.username
+    try:
+        change(db.session, user, actor=CLI_ACTOR)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(done.format(name))

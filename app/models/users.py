@@ -28,6 +28,8 @@ class User(UserMixin, Base):
     session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_urlsafe(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Set while the account is disabled: it cannot sign in, and the user loader refuses its open sessions.
+    disabled_at: Mapped[datetime | None]
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -44,6 +46,10 @@ class User(UserMixin, Base):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses to sign in an inactive user
+        return self.disabled_at is None
 
     def __repr__(self) -> str:
         return f"<User {self.username} ({self.role})>"

@@ -106,3 +106,56 @@ def reset_password(session: Session, user: User, actor: object) -> str:
     audit.record(session, actor=actor, action="user.reset_password", target=user)
     session.commit()
     return password
+
+
+def _refuse_locking_out(session: Session, user: User, actor: object, doing: str) -> None:
+    # Someone must stay able to sign in and undo it: not yourself, not the last admin who can still sign in.
+    if isinstance(actor, User) and actor.id == user.id:
+        raise AccountError(f"You cannot {doing} your own account; ask another administrator.")
+    if user.is_admin and user.disabled_at is None:
+        other_admins = session.scalar(
+            select(func.count()).select_from(User)
+            .where(User.role == "admin", User.disabled_at.is_(None), User.id != user.id)
+        )
+        if not other_admins:
+            raise AccountError(f"{user.username} is the last active administrator: make another admin first.")
+
+
+def disable_user(session: Session, user: User, actor: object) -> None:
+    """Stop `user` from signing in and end their open sessions at once (the account and its history stay)."""
+    if user.disabled_at is not None:
+        raise AccountError(f"{user.username} is already disabled; nothing changed.")
+    _refuse_locking_out(session, user, actor, "disable")
+    user.disabled_at = utcnow()
+    user.rotate_session_token()  # every cookie issued to them stops working on its next request
+    audit.record(session, actor=actor, action="user.disable", target=user,
+                 before={"disabled": False}, after={"disabled": True})
+    session.commit()
+
+
+def enable_user(session: Session, user: User, actor: object) -> None:
+    """Let a disabled user sign in again (with the password they had)."""
+    if user.disabled_at is None:
+        raise AccountError(f"{user.username} is not disabled; nothing changed.")
+    user.disabled_at = None
+    audit.record(session, actor=actor, action="user.enable", target=user,
+                 before={"disabled": True}, after={"disabled": False})
+    session.commit()
+
+
+def delete_user(session: Session, user: User, actor: object) -> None:
+    """Remove the account; the audit log keeps what it did (events name actors, they do not point at rows)."""
+    _refuse_locking_out(session, user, actor, "delete")
+    audit.record(session, actor=actor, action="user.delete", target=user,
+                 before={"username": user.username, "role": user.role,
+                         "disabled": user.disabled_at is not None})
+    session.delete(user)
+    session.commit()
+
+
+def find_user(session: Session, username: str) -> User:
+    """The user called `username`, or an AccountError saying there is none."""
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise AccountError(f"No user called {username!r}.")
+    return user

@@ -16,6 +16,7 @@ from app.views.safe_redirect import local_path
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
 FAILED = "Unknown username or wrong password."
+DISABLED = "This account is disabled; ask an administrator to enable it."
 WRONG_PASSWORD = 401
 
 
@@ -49,6 +50,9 @@ def login():
             headers = {"Retry-After": str(delay)} if delay else {}
             return render_template("auth/login.html", form=form), WRONG_PASSWORD, headers
         sessions.throttle().succeeded(address, username)
+        if not user.is_active:  # said only to someone who knows the password
+            flash(DISABLED, "error")
+            return render_template("auth/login.html", form=form), 403
         session.clear()  # a fresh session at sign-in: nothing set before it survives (no fixation)
         login_user(user)
         sessions.start(sessions.now())

@@ -23,7 +23,7 @@ def object_url(target: object) -> str | None:
     if isinstance(target, Certificate):
         return url_for("certificates.index", cluster=target.cluster.name) + f"#certificate-{target.id}"
     if isinstance(target, User):
-        return url_for("users.index") + f"#user-{target.username}"
+        return url_for("users.index") + f"#user-{target.id}"
     return None
 
 

@@ -55,6 +55,41 @@ def reset_password(user_id: int):
     return _users_page(NewUserForm(formdata=None), 200, (user, password))
 
 
+@bp.post("/<int:user_id>/disable")
+@admin_required
+@reauth_required
+def disable(user_id: int):
+    """Stop a user signing in and end their open sessions at once; needs the admin's password."""
+    return _account_change(user_id, accounts.disable_user, "{} is disabled: their sessions have ended.")
+
+
+@bp.post("/<int:user_id>/enable")
+@admin_required
+@reauth_required
+def enable(user_id: int):
+    return _account_change(user_id, accounts.enable_user, "{} can sign in again.")
+
+
+@bp.post("/<int:user_id>/delete")
+@admin_required
+@reauth_required
+def delete(user_id: int):
+    """Remove an account (its audit history stays); needs the admin's password."""
+    return _account_change(user_id, accounts.delete_user, "{} is deleted; the audit log keeps what they did.")
+
+
+def _account_change(user_id: int, change, done: str):
+    user = db.get_or_404(User, user_id)
+    username = user.username
+    try:
+        change(db.session, user, actor=current_user._get_current_object())
+    except accounts.AccountError as error:
+        flash(str(error), "error")
+    else:
+        flash(done.format(username), "info")
+    return redirect(url_for("users.index"))
+
+
 @bp.post("/<int:user_id>/role")
 @admin_required
 def change_role(user_id: int):

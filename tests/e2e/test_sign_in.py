@@ -23,5 +23,6 @@ def test_sign_in_in_a_browser(page, live_server, make_user):
     assert page.evaluate("typeof htmx !== 'undefined' && htmx.version") == "2.0.11"
     screenshots.save(page, "01-sign-in-home")
 
+    page.locator("details.user-menu summary").click()  # the account menu holds Sign out
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("alert")).to_have_text("Signed out.")

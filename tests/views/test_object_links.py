@@ -21,7 +21,7 @@ def test_every_kind_of_object_links_to_a_page_that_answers(app, client, login_as
             balancer: f"/load-balancers/{balancer.id}", zone: f"/dns/zones/{zone.id}",
             record: f"/dns/zones/{zone.id}?q=shop.example.com#record-{record.id}",
             certificate: f"/certificates/?cluster=eu-prod#certificate-{certificate.id}",
-            viewer: f"/users/#user-{viewer.username}",
+            viewer: f"/users/#user-{viewer.id}",
         }
         for target, url in urls.items():
             assert object_url(target) == url, target
