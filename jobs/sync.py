@@ -27,7 +27,8 @@ def sync_source(source: str | None = None, scope: str | None = None, actor: str 
     app = panel()
     clients = for_config(app.config)
     requests = runner.plan(clients, source, scope)
-    _, failures = runner.run_many(db.session, clients, redis_locks(redis_connection()), requests,
+    locks = redis_locks(redis_connection(), lock_seconds=app.config["SETTINGS"].sync_lock_seconds)
+    _, failures = runner.run_many(db.session, clients, locks, requests,
                                   job_id=_job_id(), triggered_by=actor or "cron",
                                   allow_mass_delete=allow_mass_delete, allow_up_to=allow_up_to)
     queue("default").enqueue(run_alerts)  # new events, expiries and failing sources are told right away
