@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.models import Operation
+from app.operations import interrupted_jobs
 from app.operations.alerts import raise_alert, resolve_absent
 
 KIND = "operation_stuck"
@@ -31,9 +32,13 @@ def threshold(kind: str, stale_minutes: Mapping[str, int] | None = None) -> time
     return timedelta(minutes=minutes.get(kind, minutes["default"]))
 
 
-def check(session: Session, now: datetime, stale_minutes: Mapping[str, int] | None = None) -> list[Operation]:
+def check(session: Session, now: datetime, stale_minutes: Mapping[str, int] | None = None,
+          job_gone: interrupted_jobs.JobGone | None = None) -> list[Operation]:
     """Mark stale and alert on every operation in progress longer than its kind's threshold; keep the alerts of
-    stale ones open and resolve the rest. Returns the stale operations."""
+    stale ones open and resolve the rest. Returns the stale operations.
+
+    With `job_gone` (whether an RQ job is over), sync runs and change sets whose worker died are dealt with too.
+    """
     shortest = min(threshold(kind, stale_minutes) for kind in {**DEFAULT_STALE_MINUTES, **(stale_minutes or {})})
     since = func.coalesce(Operation.started_at, Operation.created_at)
     candidates = session.scalars(
@@ -60,6 +65,8 @@ def check(session: Session, now: datetime, stale_minutes: Mapping[str, int] | No
             target_type="operation", target_id=operation.uuid,
             message=operation.progress_message or f"{operation.kind} on {operation.target or '—'} is stale",
         )
+    if job_gone is not None:
+        keys |= interrupted_jobs.check(session, job_gone, now, KIND)
     resolve_absent(session, kind=KIND, still_present=keys, now=now)
     session.commit()
     return stale
