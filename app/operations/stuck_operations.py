@@ -21,8 +21,10 @@ STALE = "stale"
 IN_PROGRESS = ("pending", "running")
 STUCK_AFTER = timedelta(hours=1)
 # Minutes per operation kind; "default" for kinds not named. A backup or a restore of a big database takes a while.
+# The panel's own kinds are database.backup / database.restore (the backup.* names are kept for settings that use them).
 DEFAULT_STALE_MINUTES: dict[str, int] = {
-    "default": 60, "backup.capture": 180, "backup.restore": 240, "backup.verify": 240,
+    "default": 60, "database.backup": 180, "database.restore": 240, "backup.verify": 240,
+    "backup.capture": 180, "backup.restore": 240,
 }
 
 
