@@ -174,6 +174,7 @@ class Settings:
     cloudflare_rate_limit: int = 800
     cloudflare_rate_window: int = 300
     cloudflare_max_wait: float = 60.0
+    sync_lock_seconds: int = 60  # how soon a killed worker's sync lock frees itself (renewed while a run lives)
     sync_max_delete_fraction: float = 0.2  # a run deleting more of a scope (and more than 5) waits for confirmation
     # Issue 8: sign-in, sessions, masking and assets.
     trusted_proxy_hops: int = 0
@@ -250,6 +251,7 @@ class Settings:
             cloudflare_rate_window=_number(env, "CLOUDFLARE_RATE_WINDOW_SECONDS", "300"),
             cloudflare_max_wait=_number(env, "CLOUDFLARE_MAX_WAIT_SECONDS", "60", float),
             sync_max_delete_fraction=_fraction(env, "SYNC_MAX_DELETE_FRACTION", "0.2"),
+            sync_lock_seconds=_number(env, "SYNC_LOCK_SECONDS", "60"),
             trusted_proxy_hops=_number(env, "TRUSTED_PROXY_HOPS", "0"),
             session_idle_minutes=_number(env, "SESSION_IDLE_MINUTES", "30"),
             session_max_hours=_number(env, "SESSION_MAX_HOURS", "12"),
@@ -315,6 +317,8 @@ class Settings:
         if not 0 <= self.limits_enforce_interval <= 3600:  # also refuses NaN
             raise ConfigError("LIMITS_ENFORCE_INTERVAL_SECONDS must be between 0 and 3600 (seconds between two limit "
                               f"writes), not {self.limits_enforce_interval:g}")
+        if not 1 <= self.sync_lock_seconds <= 3600:
+            raise ConfigError(f"SYNC_LOCK_SECONDS must be between 1 and 3600, not {self.sync_lock_seconds}")
         for name, value in (("JOB_QUEUED_ALERT_MINUTES", self.job_queued_alert_minutes),
                             ("JOB_RUNNING_ALERT_MINUTES", self.job_running_alert_minutes),
                             ("SESSION_IDLE_MINUTES", self.session_idle_minutes),

@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask import current_app
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from app.config import Settings
 from app.embedded_redis import embedded_redis_url
@@ -39,3 +41,16 @@ def queue(name: str) -> Queue:
     if name not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {name!r}; queues are {', '.join(QUEUE_NAMES)}")
     return Queue(name, connection=redis_connection())
+
+
+def job_gone(job_id: str) -> bool:
+    """Whether that RQ job is over (failed, stopped, cancelled, finished) or no longer known: its work is not going on.
+
+    A job whose worker was killed counts once RQ has noticed (its heartbeat ran out and it moved to the failed jobs).
+    """
+    try:
+        job = Job.fetch(job_id, connection=redis_connection())
+    except NoSuchJobError:
+        return True
+    return job.get_status(refresh=True) in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED,
+                                            JobStatus.FINISHED)

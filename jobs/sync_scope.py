@@ -18,7 +18,8 @@ def sync_scope(request_id: int | None, source: str, scope: str, actor: str | Non
     A failed run raises (the job fails) after recording why; it deleted nothing."""
     app = panel()
     job = get_current_job()
-    run = runner.run_one(db.session, for_config(app.config), redis_locks(redis_connection()),
+    locks = redis_locks(redis_connection(), lock_seconds=app.config["SETTINGS"].sync_lock_seconds)
+    run = runner.run_one(db.session, for_config(app.config), locks,
                          runner.SyncScope(source, scope), job_id=job.id if job else None, request_id=request_id,
                          triggered_by=actor or "cron", rebuild_relations=False,
                          allow_mass_delete=allow_mass_delete, allow_up_to=allow_up_to)

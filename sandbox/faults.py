@@ -34,6 +34,7 @@ ErrorBody = Callable[[int], tuple[bytes, str]]
 # One random change of the simulator's state (create or delete something), drawn with the injector's Random.
 Churn = Callable[[random.Random], None]
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
+FAULT_KINDS = ("error", "reset", "apply_then_fail", "storm_429", "delay")
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -101,6 +102,8 @@ class FaultInjector:
         self._matching_requests = 0
         self._random = random.Random()
         self._served: dict[str, int] = {}
+        # Faults applied since start, by kind (never reset by `configure`): what a campaign reports it injected.
+        self.injected: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
 
     # -- request counts ------------------------------------------------------------------------------------------
     def request_counts(self) -> dict[str, Any]:
@@ -152,6 +155,7 @@ class FaultInjector:
                 "requests_since_configured": self._matching_requests,
                 "storm_seconds_left": round(max(storm_left, 0.0), 3),
                 "churned": self.churned,
+                "injected": dict(self.injected),
             }
 
     # -- WSGI ----------------------------------------------------------------------------------------------------
@@ -164,6 +168,7 @@ class FaultInjector:
         self._count(environ, path)
         self._apply_churn()
         decision = self._decide(environ, path)
+        self._count_injected(decision)
         if decision.delay_seconds > 0:
             time.sleep(decision.delay_seconds)
         if decision.storm_retry_after is not None:
@@ -175,6 +180,16 @@ class FaultInjector:
         if decision.apply_then_fail:
             return self._apply_then_fail(environ, start_response, decision)
         return self.wsgi_app(environ, start_response)
+
+    def _count_injected(self, decision: _Decision) -> None:
+        kinds = [kind for kind, applies in (
+            ("delay", decision.delay_seconds > 0), ("storm_429", decision.storm_retry_after is not None),
+            ("reset", decision.reset), ("error", decision.error_status is not None),
+            ("apply_then_fail", decision.apply_then_fail is not None)) if applies]
+        if kinds:
+            with self._lock:
+                for kind in kinds:
+                    self.injected[kind] += 1
 
     def _apply_churn(self) -> None:
         """Make the changes due since the last request (rate x elapsed time): churn happens between requests."""

@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 from app.extensions import db
 from app.models import utcnow
 from app.operations import alert_checks
-from app.queues import redis_connection
+from app.queues import job_gone, redis_connection
 from app.sync.locks import redis_locks
 
 alerts_cli = AppGroup("alerts", help="Maintenance, certificate and sync alerts, and their notifications.")
@@ -25,7 +25,8 @@ def run(wait: float) -> None:
         click.echo("no channel configured (ALERT_WEBHOOK_URLS, SMTP_URL + ALERT_EMAIL_TO): alerts are only"
                    " shown on the alerts page", err=True)
     report = alert_checks.run_all(db.session, channels, utcnow(), settings.cert_alert_days,
-                                  redis_locks(redis_connection(), wait_seconds=wait), settings.operation_stale_minutes)
+                                  redis_locks(redis_connection(), wait_seconds=wait), settings.operation_stale_minutes,
+                                  job_gone)
     if report.skipped:
         raise click.ClickException("another alerts run is in progress; try again with a longer --wait")
     for outcome in report.outcomes:

@@ -6,7 +6,7 @@ over unchanged data notifies nothing the second time.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,8 +55,10 @@ def channels_for(settings: Settings) -> list[Channel]:
 
 
 def run_all(session: Session, channels: Sequence[Channel], now: datetime, cert_alert_days: Sequence[int],
-            lock: LockFactory | None = None, stale_minutes: dict[str, int] | None = None) -> CheckReport:
-    """Run every check, then deliver every pending notice; one run at a time when `lock` is given."""
+            lock: LockFactory | None = None, stale_minutes: dict[str, int] | None = None,
+            job_gone: Callable[[str], bool] | None = None) -> CheckReport:
+    """Run every check, then deliver every pending notice; one run at a time when `lock` is given (`job_gone`:
+    see stuck_operations.check)."""
     with (lock(LOCK_NAME) if lock else nullcontext(True)) as acquired:
         if not acquired:
             return CheckReport(skipped=True)
@@ -64,18 +66,18 @@ def run_all(session: Session, channels: Sequence[Channel], now: datetime, cert_a
         check_certificates(session, now, cert_alert_days)
         check_sync_failures(session, now)
         session.commit()
-        stuck_operations.check(session, now, stale_minutes)
+        stuck_operations.check(session, now, stale_minutes, job_gone=job_gone)
         outcomes = deliver_pending(session, channels, now)
         counts = dict(session.execute(select(Alert.kind, func.count()).where(Alert.resolved_at.is_(None))
                                       .group_by(Alert.kind)).all())
         return CheckReport(open_alerts={kind: counts.get(kind, 0) for kind in KINDS}, outcomes=outcomes)
 
 
-def run_configured(session: Session, settings: Settings, now: datetime, lock: LockFactory | None = None
-                   ) -> CheckReport:
+def run_configured(session: Session, settings: Settings, now: datetime, lock: LockFactory | None = None,
+                   job_gone: Callable[[str], bool] | None = None) -> CheckReport:
     """`run_all` with the channels and thresholds of `settings`."""
     return run_all(session, channels_for(settings), now, settings.cert_alert_days, lock,
-                   settings.operation_stale_minutes)
+                   settings.operation_stale_minutes, job_gone)
 
 
 # -- maintenance events --------------------------------------------------------------------------------------------

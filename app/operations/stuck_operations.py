@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.models import Operation
-from app.operations import developer_transfers
+from app.operations import developer_transfers, interrupted_jobs
 from app.operations.alerts import raise_alert, resolve_absent
 
 KIND = "operation_stuck"
@@ -21,8 +21,10 @@ STALE = "stale"
 IN_PROGRESS = ("pending", "running")
 STUCK_AFTER = timedelta(hours=1)
 # Minutes per operation kind; "default" for kinds not named. A backup or a restore of a big database takes a while.
+# The panel's own kinds are database.backup / database.restore (the backup.* names are kept for settings that use them).
 DEFAULT_STALE_MINUTES: dict[str, int] = {
-    "default": 60, "backup.capture": 180, "backup.restore": 240, "backup.verify": 240,
+    "default": 60, "database.backup": 180, "database.restore": 240, "backup.verify": 240,
+    "backup.capture": 180, "backup.restore": 240,
 }
 
 
@@ -32,10 +34,14 @@ def threshold(kind: str, stale_minutes: Mapping[str, int] | None = None) -> time
     return timedelta(minutes=minutes.get(kind, minutes["default"]))
 
 
-def check(session: Session, now: datetime, stale_minutes: Mapping[str, int] | None = None) -> list[Operation]:
+def check(session: Session, now: datetime, stale_minutes: Mapping[str, int] | None = None,
+          job_gone: interrupted_jobs.JobGone | None = None) -> list[Operation]:
     """Mark stale and alert on every operation in progress longer than its kind's threshold; keep the alerts of
     stale ones open and resolve the rest. Returns the stale operations. Uploads whose token expired unused end
-    `failed` first: nobody is waiting for them."""
+    `failed` first: nobody is waiting for them.
+
+    With `job_gone` (whether an RQ job is over), sync runs and change sets whose worker died are dealt with too.
+    """
     developer_transfers.expire_unused_uploads(session, now)
     shortest = min(threshold(kind, stale_minutes) for kind in {**DEFAULT_STALE_MINUTES, **(stale_minutes or {})})
     since = func.coalesce(Operation.started_at, Operation.created_at)
@@ -63,6 +69,8 @@ def check(session: Session, now: datetime, stale_minutes: Mapping[str, int] | No
             target_type="operation", target_id=operation.uuid,
             message=operation.progress_message or f"{operation.kind} on {operation.target or '—'} is stale",
         )
+    if job_gone is not None:
+        keys |= interrupted_jobs.check(session, job_gone, now, KIND)
     resolve_absent(session, kind=KIND, still_present=keys, now=now)
     session.commit()
     return stale

@@ -20,6 +20,11 @@ CALLBACK_PATH = "/dbapi/callbacks"
 # dbapi's rule for request_id: 1-255 of letters, digits and `. _ : -`, starting with a letter or digit.
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,254}")
 RETRIES = 2  # extra attempts after a connection failure; only idempotent calls (request_id or reads) are retried
+# Answers that say "not now" rather than "no": an idempotent call (a read, or a write carrying its request_id, which
+# dbapi resolves to the operation it already started) is sent again, so a lost answer does not fail the operation.
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+STATUS_RETRIES = 4
+RETRY_AFTER_CAP = 5.0
 
 
 class DatabasesApiError(Exception):
@@ -106,12 +111,19 @@ class DatabasesApi:
     def _call(self, method: str, path: str, call: str, *, json: dict[str, Any] | None = None,
               ok: tuple[int, ...] = (200,)) -> dict[str, Any]:
         last_error: Exception | None = None
-        for _attempt in range(RETRIES + 1):
+        idempotent = method == "GET" or (json is not None and "request_id" in json)
+        connection_failures = status_failures = 0
+        while connection_failures <= RETRIES:
             try:
                 response = self.session.request(method, self.base_url + path, json=json, timeout=self.timeout,
                                                 allow_redirects=False)
             except (requests.ConnectionError, requests.Timeout) as error:
                 last_error = error
+                connection_failures += 1
+                continue
+            if idempotent and response.status_code in RETRY_STATUSES and status_failures < STATUS_RETRIES:
+                status_failures += 1
+                time.sleep(_retry_delay(response, status_failures))
                 continue
             if response.status_code not in ok:
                 raise DatabasesApiError(call, _reason(response), response.status_code)
@@ -190,6 +202,14 @@ def _backup(body: dict[str, Any]) -> DbapiBackup:
 def _token(body: dict[str, Any]) -> TransferToken:
     return TransferToken(token=body["token"], token_id=body["token_id"], url=body["url"], method=body["method"],
                          expires_at=body["expires_at"])
+
+
+def _retry_delay(response: requests.Response, attempt: int) -> float:
+    """Retry-After when dbapi (or a proxy) gives one, else a short growing pause."""
+    try:
+        return min(float(response.headers.get("Retry-After", "")), RETRY_AFTER_CAP)
+    except ValueError:
+        return min(0.2 * 2 ** (attempt - 1), RETRY_AFTER_CAP)
 
 
 def _reason(response: requests.Response) -> str:

@@ -47,6 +47,17 @@ def test_a_backup_whose_worker_died_ends_stale_with_exactly_one_alert_however_of
     assert len(db_session.scalars(select(AuditEvent).where(AuditEvent.action == "operation.stale")).all()) == 1
 
 
+@pytest.mark.parametrize(("kind", "allowed"), [("database.backup", 180), ("database.restore", 240)])
+def test_the_panels_own_backup_and_restore_operations_get_their_longer_thresholds(db_session, kind, allowed):
+    # The kinds database_backups.capture and .restore create (a mismatch once let them go stale after 60 minutes).
+    slow_but_alive = _operation(db_session, kind, minutes_ago=allowed - 30)
+    orphan = _operation(db_session, kind, minutes_ago=allowed + 1, target="blog")
+
+    assert [operation.id for operation in stuck_operations.check(db_session, NOW)] == [orphan.id]
+    db_session.expire_all()
+    assert db_session.get(Operation, slow_but_alive.id).state == "running"
+
+
 def test_a_late_result_after_all_resolves_the_alert(db_session):
     orphan = _operation(db_session, "database.create", minutes_ago=61)
     stuck_operations.check(db_session, NOW)
