@@ -1,6 +1,6 @@
 """sync requests: one row per "Sync now" / scheduled run, fanned out to one job per scope; sync_runs.request_id
 
-Revision ID: 0011_scale15
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02 02:20:00.000000
 
@@ -12,7 +12,7 @@ import app.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '0011_scale15'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None

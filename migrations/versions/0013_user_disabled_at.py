@@ -1,7 +1,7 @@
 """users.disabled_at: an administrator can disable an account (no sign-in, open sessions refused)
 
-Revision ID: 0011_ops16
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02 02:10:00.000000
 
 """
@@ -12,8 +12,8 @@ import app.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '0011_ops16'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """the index every list sort needs: apps and instances by each sortable column, sync history by start
 
-Revision ID: 0011_bench15
-Revises: 0011_scale15 (merged from branch scale15; the integrator relinks)
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02 02:30:00.000000
 
 """
@@ -9,8 +9,8 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0011_bench15'
-down_revision = '0011_scale15'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
