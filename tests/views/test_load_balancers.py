@@ -83,7 +83,9 @@ def test_instance_page_lists_what_depends_on_it(client, login_as, routed):
 
 def test_a_postgresql_instance_shows_its_role_and_databases(client, login_as, routed):
     login_as("viewer")
-    primary = section(client.get(f"/instances/{routed['pg'].id}").get_data(as_text=True), "databases")
+    page = client.get(f"/instances/{routed['pg'].id}").get_data(as_text=True)
+    assert "2 app databases on this server" in section(page, "depends") and "No app reaches it" not in page
+    primary = section(page, "databases")
     assert "Role: <strong>primary</strong>" in primary and "shop_db" in primary
     assert f'app <a href="/apps/{routed["shop"].id}">shop</a>' in primary
     hand_set = primary[primary.index('id="hand-set-databases"'):]
