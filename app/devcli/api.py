@@ -105,8 +105,8 @@ class PanelApi:
     def app(self, app: str) -> dict:
         return self.request("GET", f"/apps/{_seg(app)}")
 
-    def create_database(self, app: str) -> dict:
-        return self.request("POST", f"/apps/{_seg(app)}/database", json={})
+    def create_database(self, app: str, replace: bool = False) -> dict:
+        return self.request("POST", f"/apps/{_seg(app)}/database", json={"replace": True} if replace else {})
 
     def backups(self, app: str) -> dict:
         return self.request("GET", f"/apps/{_seg(app)}/backups")

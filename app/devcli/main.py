@@ -119,11 +119,12 @@ def backups(ctx: Context, app: str | None) -> None:
 
 # -- operations ----------------------------------------------------------------------------------------------------
 @command("create")
+@click.option("--replace", is_flag=True, help="Replace a DATABASE_URL set on the app by hand.")
 @wait_option
-def create(ctx: Context, app: str | None, wait: bool, timeout: float) -> None:
+def create(ctx: Context, app: str | None, replace: bool, wait: bool, timeout: float) -> None:
     """Create the app's database (DATABASE_URL is set on the app when it is ready)."""
     name = ctx.app(app)
-    answer = ctx.api.create_database(name)
+    answer = ctx.api.create_database(name, replace=replace)
     started(ctx, answer, f"Creating a database for {name}", wait, timeout)
 
 
@@ -133,8 +134,9 @@ def capture(ctx: Context, app: str | None, wait: bool, timeout: float) -> None:
     """Take a backup of the app's database now."""
     name = ctx.app(app)
     answer = ctx.api.capture(name)
-    backup = answer.get("backup") or {}
-    started(ctx, answer, f"Capturing backup {backup.get('id', '')} of {name}".replace("  ", " "), wait, timeout)
+    backup_id = (answer.get("backup") or {}).get("id")
+    started(ctx, answer, f"Capturing backup {backup_id} of {name}" if backup_id else f"Capturing a backup of {name}",
+            wait, timeout)
 
 
 @command("restore")

@@ -98,18 +98,22 @@ def download(grant: dict[str, Any], target: Path, *, verify: bool, progress: Pro
 
 
 class _Reader:
-    """A file that reports what is read from it; `__len__` lets requests send Content-Length, not chunks."""
+    """A file that reports what is read from it (in steps of about CHUNK: the HTTP client reads 8 KiB blocks);
+    `__len__` lets requests send Content-Length rather than a chunked body."""
 
     def __init__(self, handle: BinaryIO, size: int, progress: Progress):
         self.handle, self.size, self.progress = handle, size, progress
+        self.unreported = 0
 
     def __len__(self) -> int:
         return self.size
 
     def read(self, amount: int = -1) -> bytes:
         data = self.handle.read(CHUNK if amount is None or amount < 0 else amount)
-        if data:
-            self.progress(len(data))
+        self.unreported += len(data)
+        if self.unreported >= CHUNK or (not data and self.unreported):
+            self.progress(self.unreported)
+            self.unreported = 0
         return data
 
 

@@ -11,13 +11,13 @@ import json
 import os
 import stat
 import sys
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 import requests
-from psycopg import sql
 from sqlalchemy import select
 
 from app.clients import PlatformClients
@@ -99,15 +99,18 @@ def clients(sandbox, settings, app, monkeypatch, dbapi_url, live_server) -> Plat
 
 
 @pytest.fixture
-def developer_panel(synced, clients, dbapi, sandbox, live_server, dbapi_admin_dsn) -> DeveloperPanel:
+def developer_panel(synced, clients, dbapi, sandbox, live_server) -> DeveloperPanel:
     yield DeveloperPanel(url=live_server, controllers={name: sandbox.deis_url(name) for name in sandbox.deis})
-    # Databases made through the API carry no test prefix: drop them by name (what dbapi_pg's sweep cannot see).
+    # Databases made through the API carry no test prefix and dbapi (one per session) remembers their names: drop
+    # each through dbapi itself, so the next test can create a database of the same name again.
     db.session.rollback()
-    names = [(database.name, database.username) for database in db.session.scalars(select(Database))]
-    with psycopg.connect(dbapi_admin_dsn("postgres"), autocommit=True) as connection:
-        for name, role in names:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    dropping = [dbapi.drop_database(database.dbapi_id, request_id=str(uuid.uuid4()))
+                for database in db.session.scalars(select(Database)) if database.dbapi_id]
+    deadline = time.monotonic() + 120
+    for operation in dropping:
+        while dbapi.operation(operation.id).state not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, f"dbapi did not drop a test database: {operation}"
+            time.sleep(0.2)
 
 
 @pytest.fixture

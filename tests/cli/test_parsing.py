@@ -201,3 +201,20 @@ def test_an_unreachable_panel_exits_1_without_the_token(run_cli, deis_home):
     done = run_cli("info", "-a", "shop")
     assert done.returncode == 1 and "Cannot reach the panel at http://127.0.0.1:9" in done.stderr
     assert "t0ken-value" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_cli_imports_only_the_stdlib_requests_click_and_itself():
+    import ast
+    import sys
+
+    allowed = {"requests", "click", "__future__"} | set(sys.stdlib_module_names)
+    for source in sorted(Path(argv.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.startswith("app.devcli") or name.split(".")[0] in allowed, (source.name, name)
