@@ -36,7 +36,7 @@ def fill(dsn: str, target_mb: int) -> None:
                 "INSERT INTO orders SELECT g, 'customer-' || (g %% 50000), (random() * 10000)::numeric(12,2),"
                 " timestamptz '2020-01-01' + g * interval '7 seconds',"
                 " md5(random()::text) || ' ' || md5(g::text) || ' ' || md5(random()::text)"
-                " FROM generate_series(%s, %s) AS g", (rows + 1, rows + batch))
+                " FROM generate_series(%s::bigint, %s::bigint) AS g", (rows + 1, rows + batch))
             rows += batch
         connection.execute("VACUUM ANALYZE orders")
 
