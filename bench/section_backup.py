@@ -70,8 +70,9 @@ def bench_backup(sizes: Sizes, log=print) -> dict[str, float]:
             web_port = free_port()
             processes.append(subprocess.Popen([PYTHON, "-m", "dbapi", "--port", str(web_port)], env=environ,
                                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            worker_log = (work / "worker.log").open("wb")
             worker = subprocess.Popen([PYTHON, "-m", "dbapi.worker", "--logging-level", "WARNING"], env=environ,
-                                      cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
             processes.append(worker)
             base = f"http://127.0.0.1:{web_port}"
             http = requests.Session()
@@ -88,6 +89,9 @@ def bench_backup(sizes: Sizes, log=print) -> dict[str, float]:
 
             def wait(operation_id: str) -> dict:
                 while True:
+                    if worker.poll() is not None:
+                        tail = (work / "worker.log").read_text(errors="replace")[-3000:]
+                        raise RuntimeError(f"the dbapi worker exited ({worker.returncode}):\n{tail}")
                     operation = http.get(f"{base}/operations/{operation_id}").json()["operation"]
                     if operation["state"] in ("succeeded", "failed") and operation["callback"]["state"] != "pending":
                         return operation
