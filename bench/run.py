@@ -126,6 +126,16 @@ def main() -> None:
                        "sizes": {key: value for key, value in vars(sizes).items() if key != "name"},
                        "failed_sections": failed}
     RESULTS.mkdir(parents=True, exist_ok=True)
+    previous = RESULTS / "latest.json"
+    if options.only and previous.exists():
+        # Some sections re-run: the others keep their last figures (meta says which sections this run measured).
+        kept = json.loads(previous.read_text())
+        if kept.get("meta", {}).get("mode") == sizes.name:
+            for section, figures in kept.items():
+                if section != "meta" and section not in results and section not in chosen:
+                    results[section] = figures
+            results["meta"]["kept_from"] = kept["meta"].get("at")
+    results["meta"]["sections_run"] = chosen
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     log("\n" + table(results))
     log(f"\n{sizes.name} run in {results['meta']['seconds']:.0f} s; figures in {RESULTS / 'latest.json'}")

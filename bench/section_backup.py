@@ -36,7 +36,7 @@ def fill(dsn: str, target_mb: int) -> None:
                 "INSERT INTO orders SELECT g, 'customer-' || (g %% 50000), (random() * 10000)::numeric(12,2),"
                 " timestamptz '2020-01-01' + g * interval '7 seconds',"
                 " md5(random()::text) || ' ' || md5(g::text) || ' ' || md5(random()::text)"
-                " FROM generate_series(%s, %s) AS g", (rows + 1, rows + batch))
+                " FROM generate_series(%s::bigint, %s::bigint) AS g", (rows + 1, rows + batch))
             rows += batch
         connection.execute("VACUUM ANALYZE orders")
 
@@ -68,26 +68,32 @@ def bench_backup(sizes: Sizes, log=print) -> dict[str, float]:
                        "DBAPI_SERVERS": json.dumps({"main": {"dsn": server, "host": host or "127.0.0.1",
                                                              "port": int(port or 5432)}})}
             web_port = free_port()
+            web_log = (work / "web.log").open("wb")
             processes.append(subprocess.Popen([PYTHON, "-m", "dbapi", "--port", str(web_port)], env=environ,
-                                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                              cwd=ROOT, stdout=web_log, stderr=subprocess.STDOUT))
+            worker_log = (work / "worker.log").open("wb")
             worker = subprocess.Popen([PYTHON, "-m", "dbapi.worker", "--logging-level", "WARNING"], env=environ,
-                                      cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
             processes.append(worker)
             base = f"http://127.0.0.1:{web_port}"
             http = requests.Session()
             http.headers["Authorization"] = f"Bearer {key}"
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 180
             while True:
                 try:
                     http.get(base + "/servers", timeout=2)
                     break
                 except requests.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
+                    if time.monotonic() > deadline or processes[0].poll() is not None:
+                        tail = (work / "web.log").read_text(errors="replace")[-3000:]
+                        raise RuntimeError(f"the dbapi web process did not answer:\n{tail}") from None
                     time.sleep(0.1)
 
             def wait(operation_id: str) -> dict:
                 while True:
+                    if worker.poll() is not None:
+                        tail = (work / "worker.log").read_text(errors="replace")[-3000:]
+                        raise RuntimeError(f"the dbapi worker exited ({worker.returncode}):\n{tail}")
                     operation = http.get(f"{base}/operations/{operation_id}").json()["operation"]
                     if operation["state"] in ("succeeded", "failed") and operation["callback"]["state"] != "pending":
                         return operation

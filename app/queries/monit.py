@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, load_only, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from app.health_checks import HealthCheckError, ToolAddress, health_path_problem, is_host_name, parse_tool_url
 from app.models import App, Cluster, Domain, InternalTool, MonitorWatchOverride
@@ -131,10 +131,11 @@ class MonitPlan:
     left_out: list[LeftOut] = field(default_factory=list)
 
 
-def primary_domain(app: App) -> str | None:
-    """The domain monit checks for an app: the first concrete host name (wildcards and bare app ids are not)."""
-    names = sorted({domain.name.lower() for domain in app.domains if is_host_name(domain.name.lower())})
-    return names[0] if names else None
+def first_host_name(names) -> str | None:
+    """The domain monit checks for an app: the first concrete host name of its domain `names`, lower-cased
+    (wildcards and bare app ids are not host names)."""
+    hosts = sorted({name.lower() for name in names if is_host_name(name.lower())})
+    return hosts[0] if hosts else None
 
 
 def monit_plan(session: Session, monitor: Cluster, certificate_min_days: int) -> MonitPlan:
@@ -142,24 +143,27 @@ def monit_plan(session: Session, monitor: Cluster, certificate_min_days: int) ->
     [view] = monitor_views(session, only=monitor)
     plan = MonitPlan(monitor, view.watched, certificate_min_days)
     watched_ids = [cluster.id for cluster in view.watched]
-    apps = session.scalars(
-        select(App).where(App.cluster_id.in_(watched_ids), App.monitoring_enabled.is_(True))
-        # Only what a check needs: the JSON columns (config, structure, limits) of thousands of apps are never read.
-        .options(load_only(App.id, App.name, App.health_path, App.cluster_id),
-                 selectinload(App.domains).load_only(Domain.name), joinedload(App.cluster))
-    )
-    for app in sorted(apps, key=lambda app: (app.cluster.name, app.name)):
-        cluster, name = check_segment(app.cluster.name), check_segment(app.name)
-        domain = primary_domain(app)
-        problem = health_path_problem(app.health_path or "/")
+    # Plain rows, not ORM objects: building thousands of App instances (and their domain collections) was most of
+    # the time of a render, and a 304 renders too (its ETag is the body's digest).
+    watched = (App.cluster_id.in_(watched_ids), App.monitoring_enabled.is_(True))
+    rows = session.execute(select(App.id, App.name, App.health_path, Cluster.name).join(App.cluster)
+                           .where(*watched)).all()
+    domains: dict[int, list[str]] = {}
+    for app_id, domain_name in session.execute(
+            select(Domain.app_id, Domain.name).where(Domain.app_id.in_(select(App.id).where(*watched)))):
+        domains.setdefault(app_id, []).append(domain_name)
+    for app_id, app_name, health_path, cluster_name in sorted(rows, key=lambda row: (row[3], row[1])):
+        cluster, name = check_segment(cluster_name), check_segment(app_name)
+        domain = first_host_name(domains.get(app_id, ()))
+        problem = health_path_problem(health_path or "/")
         if domain is None:
-            plan.left_out.append(LeftOut("app", app.cluster.name, app.name,
+            plan.left_out.append(LeftOut("app", cluster_name, app_name,
                                          "no domain monit can check (wildcards and the app id alone are not)"))
         elif problem:
-            plan.left_out.append(LeftOut("app", app.cluster.name, app.name, problem))
+            plan.left_out.append(LeftOut("app", cluster_name, app_name, problem))
         else:
-            plan.apps.append(AppCheck(f"app.{cluster}.{name}", f"cert.{cluster}.{name}", app.cluster.name,
-                                      app.name, domain, app.health_path or "/"))
+            plan.apps.append(AppCheck(f"app.{cluster}.{name}", f"cert.{cluster}.{name}", cluster_name,
+                                      app_name, domain, health_path or "/"))
     for tool in sorted(session.scalars(select(InternalTool)), key=lambda tool: tool.name):
         try:
             address = parse_tool_url(tool.url)

@@ -208,10 +208,15 @@ def seek_paginate(
         result.page, result.offset = 1, 0
         return result
     backwards = False
+    # The row's position travels in the cursor (display only: rows added or removed meanwhile shift it a little),
+    # so no page counts the rows before it.
+    position: int | None = (page - 1) * per_page
     if before:
-        predicate, backwards = _beyond(keys, decode_cursor(before, len(keys)), backwards=True), True
+        *key, position = _checked(keys, decode_cursor(before, len(keys) + 1))
+        predicate, backwards = _beyond(keys, key, backwards=True), True
     elif after:
-        predicate = _beyond(keys, decode_cursor(after, len(keys)))
+        *key, position = _checked(keys, decode_cursor(after, len(keys) + 1))
+        predicate, position = _beyond(keys, key), position + 1
     elif page > 1:
         if result.past_end:
             return result
@@ -239,10 +244,28 @@ def seek_paginate(
         return result
     first_key, last_key = list(rows[0][-width:]), list(rows[-1][-width:])
     result.items = [row[0] if scalars else tuple(row[:-width]) for row in rows]
-    before_first = count_query.where(_beyond(keys, first_key, backwards=True))
-    result.offset = session.scalar(select(func.count()).select_from(before_first.order_by(None).subquery())) or 0
+    if backwards:  # `position` is that of the row the page ends before
+        position = 0 if not more else max(0, position - len(rows))
+    result.offset = min(max(0, position), max(0, total - len(rows)))
     result.page = result.offset // per_page + 1
     has_next = more if not backwards else result.offset + len(rows) < total
-    result.next_cursor = encode_cursor(last_key) if has_next else None
-    result.prev_cursor = encode_cursor(first_key) if result.offset > 0 else None
+    result.next_cursor = encode_cursor([*last_key, result.offset + len(rows) - 1]) if has_next else None
+    result.prev_cursor = encode_cursor([*first_key, result.offset]) if result.offset > 0 or (
+        backwards and more) else None
     return result
+
+
+def _checked(keys: Sequence[SortKey], values: list[Any]) -> list[Any]:
+    """The cursor's values if each has its sort column's Python type (and the position is a count); else BadCursor,
+    so an edited cursor never reaches the database as a comparison of a text column with a number."""
+    *key, position = values
+    for (column, _), value in zip(keys, key):
+        try:
+            expected = column.type.python_type
+        except NotImplementedError:
+            continue
+        if value is None or not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise BadCursor("the page cursor is for another sort order")
+    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+        raise BadCursor("the page cursor is not one this list wrote")
+    return values

@@ -108,6 +108,8 @@ def test_the_list_page_links_next_and_previous_by_cursor_and_keeps_the_filters(c
 
 
 @pytest.mark.parametrize("cursor", ["nonsense", "%%%", encode_cursor(["a", "b"]), encode_cursor([1, 2, 3, 4]),
+                                    encode_cursor([1, "prod-eu", 1, 0]), encode_cursor(["a", "prod-eu", 1, -1]),
+                                    encode_cursor(["a", "prod-eu", "1", 0]), encode_cursor(["a", "prod-eu", 1, True]),
                                     "eyJ4Ijox", "W1sieiIsMV0sWyJzIiwiYSJdLFsiaSIsMV1d", "A" * 3000])
 @pytest.mark.parametrize("name", ["after", "before"])
 def test_a_bad_cursor_shows_the_first_page_with_a_clear_400(client, login_as, db_session, cursor, name):
