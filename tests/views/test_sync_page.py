@@ -179,6 +179,8 @@ def test_bad_requests_enqueue_nothing_and_say_why(client, login_as, db_session, 
             response = post_run(client, data, htmx=htmx)
             assert response.status_code == 400, data
             assert message in unescape(response.get_data(as_text=True)), data
+            if htmx:  # shown above the progress panels, not in place of the buttons that sent it
+                assert response.headers["HX-Retarget"] == "#sync-progress-area", data
     assert sync_queue.count == 0 and sync_requests() == []
 
 
