@@ -1,5 +1,8 @@
-"""`flask sync run`: a synchronisation in the foreground, with a progress bar, for operators and scripts."""
+"""`flask sync run`: a synchronisation in the foreground, with a progress bar, for operators and scripts;
+`flask sync queue`: the same request "Sync now" makes, for the workers."""
 from __future__ import annotations
+
+import time
 
 import click
 from flask import current_app
@@ -7,7 +10,10 @@ from flask.cli import AppGroup
 
 from app.clients import for_config
 from app.extensions import db
-from app.queues import redis_connection
+from app.models import SyncRequest
+from app.operations import sync_requests
+from app.queries.sync_status import SYNC_QUEUE, request_progress
+from app.queues import queue, redis_connection
 from app.sync import runner
 from app.sync.locks import redis_locks
 from app.sync.runs import SyncFailed
@@ -61,3 +67,30 @@ def run(source: str | None, scope: str | None, wait: float, allow_mass_delete: b
                        f" --source {request.source} --scope {request.scope} --allow-mass-delete", err=True)
     if failures:
         raise SystemExit(1)
+
+
+@sync_cli.command("queue")
+@click.option("--source", type=click.Choice(runner.SOURCES), default=None, help="Only this source (default: all).")
+@click.option("--scope", default=None, help="Only this Deis cluster.")
+@click.option("--wait", "wait_seconds", type=float, default=0, show_default=True,
+              help="Seconds to wait for the workers to finish it (0: return once queued).")
+def queue_sync(source: str | None, scope: str | None, wait_seconds: float) -> None:
+    """Queue a sync for the workers (one job per scope), as "Sync now" does; prints where to follow it."""
+    try:
+        requested = sync_requests.request_sync(db.session, queue(SYNC_QUEUE), source, scope, "cli")
+    except sync_requests.SyncRequestError as error:
+        raise click.BadParameter(str(error)) from error
+    request_id = requested.request.id
+    verb = "is already queued or running" if requested.already_open else "queued"
+    click.echo(f"{requested.request.title} {verb}: /sync/requests/{request_id}")
+    deadline = time.monotonic() + wait_seconds
+    while wait_seconds and time.monotonic() < deadline:
+        db.session.expire_all()
+        if not db.session.get(SyncRequest, request_id).is_open:
+            break
+        time.sleep(0.5)
+    if wait_seconds:
+        progress = request_progress(db.session, redis_connection(), request_id)
+        click.echo(progress.summary)
+        if not progress.done or progress.failed:
+            raise SystemExit(1)

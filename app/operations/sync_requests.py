@@ -23,6 +23,9 @@ SCOPED_SOURCE = "deis"  # only Deis runs are scoped from this page: one cluster 
 FANOUT_TIMEOUT = 120  # seconds: planning and queueing, no fetching
 SCOPE_TIMEOUT = {"deis": 600, "aws": 600, "cloudflare": 600}
 FINISH_TIMEOUT = 600  # the relations rebuild waits for another request's rebuild first
+# After a change, a scope job waits this long for a run of its scope already going (which may predate the change)
+# rather than skip: the panel's copy must follow the change.
+AFTER_CHANGE_LOCK_WAIT = 300
 
 
 class SyncRequestError(ValueError):
@@ -103,7 +106,8 @@ def request_sync(
                               requested_by=actor_name)
         session.add(request)
         session.commit()
-        job = sync_queue.enqueue(SYNC_FANOUT_JOB, source, scope, actor_name, request_id=request.id,
+        options = {"lock_wait": AFTER_CHANGE_LOCK_WAIT} if after_change else {}
+        job = sync_queue.enqueue(SYNC_FANOUT_JOB, source, scope, actor_name, request_id=request.id, **options,
                                  job_timeout=FANOUT_TIMEOUT, description=request.title)
         request.job_id = job.id
         audit.record(
@@ -152,11 +156,12 @@ def confirm_deletion(session: Session, sync_queue: Queue, run: SyncRun, actor: U
 def fan_out(
     session: Session, sync_queue: Queue, clients: PlatformClients, source: str | None, scope: str | None,
     actor: str, *, request_id: int | None = None, fanout_job_id: str | None = None,
-    allow_mass_delete: bool = False, allow_up_to: int | None = None,
+    allow_mass_delete: bool = False, allow_up_to: int | None = None, lock_wait: float = 0,
 ) -> SyncRequest:
     """Queue one job per (source, scope) of the request and the final job that depends on them all.
 
     Without `request_id` (the schedule) this creates the request, unless an open one covers it already.
+    `lock_wait`: seconds a scope job waits for a run of its scope already going, instead of skipping.
     """
     request = session.get(SyncRequest, request_id) if request_id is not None else None
     if request is None:
@@ -181,10 +186,12 @@ def fan_out(
         session.commit()
         raise
     session.commit()
+    waits = {"lock_wait": lock_wait} if lock_wait else {}
     scope_jobs = [
         sync_queue.enqueue(SYNC_SCOPE_JOB, request.id, each.source, each.scope, actor,
-                           allow_mass_delete=allow_mass_delete, allow_up_to=allow_up_to,
-                           job_timeout=SCOPE_TIMEOUT[each.source], description=f"{request.title}: {each.label}")
+                           allow_mass_delete=allow_mass_delete, allow_up_to=allow_up_to, **waits,
+                           job_timeout=SCOPE_TIMEOUT[each.source] + int(lock_wait),
+                           description=f"{request.title}: {each.label}")
         for each in scopes
     ]
     depends_on = Dependency(jobs=scope_jobs, allow_failure=True) if scope_jobs else None

@@ -39,15 +39,20 @@ def request_title(source: str | None, scope: str | None) -> str:
     return f"Sync of {source} / {scope}" if scope else f"Sync of {source}"
 
 
-def job_alive(connection: Redis, job_id: str | None) -> bool | None:
-    """True while the job is queued or running, False once it ended, None when the queue has no such job."""
+def job_status(connection: Redis, job_id: str | None) -> JobStatus | None:
+    """The queue's status of a job, None when the queue has no such job (any more)."""
     if not job_id:
         return None
     try:
-        status = Job.fetch(job_id, connection=connection).get_status(refresh=False)
+        return Job.fetch(job_id, connection=connection).get_status(refresh=False)
     except NoSuchJobError:
         return None
-    return status in ALIVE_STATUSES
+
+
+def job_alive(connection: Redis, job_id: str | None) -> bool | None:
+    """True while the job is queued or running, False once it ended, None when the queue has no such job."""
+    status = job_status(connection, job_id)
+    return None if status is None else status in ALIVE_STATUSES
 
 
 def still_open(request: SyncRequest, connection: Redis) -> bool:
@@ -147,8 +152,9 @@ def request_progress(session: Session, connection: Redis, request_id: int) -> Re
         if run is not None:
             state = run.status
         elif done:
-            alive = job_alive(connection, planned.get("job_id"))
-            state = "skipped" if alive is None or not interrupted else "failed"
+            # No run recorded: its lock was held by another run (the job finished), or the job died first.
+            status = job_status(connection, planned.get("job_id"))
+            state = "skipped" if status == JobStatus.FINISHED or (status is None and not interrupted) else "failed"
         else:
             state = "waiting"
         scopes.append(ScopeProgress(planned["source"], planned["scope"], run, state))

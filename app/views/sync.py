@@ -82,7 +82,9 @@ def run():
                                                request.form.get("scope"), current_user._get_current_object())
     except sync_requests.SyncRequestError as error:
         if is_htmx_partial():
-            return render_block("sync/job.html", "request_error", message=str(error)), 400
+            # Said above the progress panels; the buttons stay as they are.
+            return render_block("sync/job.html", "request_error", message=str(error)), 400, {
+                "HX-Retarget": "#sync-progress-area", "HX-Reswap": "afterbegin"}
         return render_template("errors/error.html", status=400, title="Cannot start this sync",
                                message=str(error)), 400
     return _answer(requested)

@@ -78,12 +78,13 @@ def test_pages_and_htmx_work_under_the_policy(assets, page, live_server, serve, 
     expect(page.locator(".sync-progress")).to_contain_text("Waiting for a worker")
     [job_id] = sync.job_ids
     Job.fetch(job_id, connection=sync.connection).cancel()
-    expect(page.locator(".sync-progress")).to_contain_text("canceled")
+    expect(page.locator(".sync-progress")).to_contain_text("It stopped before it finished")
     sync.empty()
     cluster.name = "prod-eu-renamed"  # the old name's button is still on the page: its request is refused (400)
     db_session.commit()
     page.get_by_role("button", name="prod-eu").click()
     expect(page.locator("#sync-progress-area")).to_contain_text("No cluster called 'prod-eu'.")
+    expect(page.get_by_role("button", name="Sync everything")).to_be_visible()  # the refusal left the buttons
 
     assert violations == []
     assert bool(cdn_requests) == (assets == "cdn")  # local mode fetched nothing from the CDN

@@ -164,3 +164,22 @@ def test_the_schedule_does_not_pile_a_second_request_behind_an_open_one(app, san
     request = wait_until_finished(request.id)
     assert {run.source for run in db.session.scalars(select(SyncRun))} == {"deis", "aws", "cloudflare"}
     assert db.session.scalar(select(func.count()).select_from(SyncRequest)) == 1
+
+
+def test_flask_sync_queue_hands_the_request_to_the_workers_and_waits(app, settings, sandbox, sync_queue,
+                                                                    start_workers):
+    start_workers(1)
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "sync", "queue", "--source", "aws", "--wait", "170"]
+    done = subprocess.run(command, env=panel_env(settings, sandbox, redis_url()), capture_output=True, text=True,
+                          timeout=WAIT_SECONDS)
+    assert done.returncode == 0, done.stdout + done.stderr
+    request = db.session.scalars(select(SyncRequest)).one()
+    assert f"Sync of aws queued: /sync/requests/{request.id}" in done.stdout
+    scopes = len(request.scope_jobs)
+    assert scopes >= 1 and f"{scopes} scope{'' if scopes == 1 else 's'}, finished" in done.stdout
+    assert request.requested_by == "cli" and request.status == "succeeded"
+
+    wrong = subprocess.run([*command[:7], "--source", "aws", "--scope", "eu-prod"],
+                           env=panel_env(settings, sandbox, redis_url()), capture_output=True, text=True,
+                           timeout=WAIT_SECONDS)
+    assert wrong.returncode == 2 and "Only a Deis sync takes a scope" in wrong.stderr

@@ -28,6 +28,10 @@ def test_after_a_change_only_a_request_that_has_not_started_fetching_is_joined(d
     db_session.commit()
     again = sync_requests.request_sync(db_session, sync_queue, "cloudflare", None, "change-set", after_change=True)
     assert not again.already_open and sync_queue.count == 2
+    # Its scope jobs will wait for the running one rather than skip: the copy must follow the change.
+    assert sync_queue.fetch_job(again.job_id).kwargs == {"request_id": again.request.id,
+                                                         "lock_wait": sync_requests.AFTER_CHANGE_LOCK_WAIT}
+    assert sync_queue.fetch_job(first.job_id).kwargs == {"request_id": first.request.id}
     clicked = sync_requests.request_sync(db_session, sync_queue, "cloudflare", None, "bob")
     assert clicked.already_open and clicked.request.id == again.request.id  # a click joins the newest open one
     assert [row.requested_by for row in db_session.scalars(select(SyncRequest).order_by(SyncRequest.id))] == [

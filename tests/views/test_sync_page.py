@@ -179,6 +179,8 @@ def test_bad_requests_enqueue_nothing_and_say_why(client, login_as, db_session, 
             response = post_run(client, data, htmx=htmx)
             assert response.status_code == 400, data
             assert message in unescape(response.get_data(as_text=True)), data
+            if htmx:  # shown above the progress panels, not in place of the buttons that sent it
+                assert response.headers["HX-Retarget"] == "#sync-progress-area", data
     assert sync_queue.count == 0 and sync_requests() == []
 
 
@@ -350,3 +352,20 @@ def test_a_failed_requests_error_loses_tokens_and_jwts_on_the_page(client, login
     html = client.get(f"/sync/requests/{request.id}", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "Authorization: Bearer ••••••" in html
     assert "cf-token-leak-7" not in html and "c2lnbmF0dXJlLWxlYWs" not in html
+
+
+def test_a_scope_that_found_its_lock_held_shows_as_skipped(client, login_as, db_session, sync_queue):
+    login_as("viewer")
+    skipped_job = sync_queue.enqueue(finish_quietly)  # stands for the scope job that returned "skipped"
+    skipped_job.set_status("finished")
+    request = SyncRequest(title="Sync of deis", source="deis", requested_by="alice", status="succeeded",
+                          finished_at=utcnow(), finish_job_id="done",
+                          scope_jobs=[{"source": "deis", "scope": "eu", "job_id": "eu-job"},
+                                      {"source": "deis", "scope": "us", "job_id": skipped_job.id}])
+    db_session.add(request)
+    db_session.commit()
+    make.sync_run(db_session, "deis", "eu", job_id="eu-job", request_id=request.id)
+    db_session.commit()
+    html = client.get(f"/sync/requests/{request.id}").get_data(as_text=True)
+    assert "<strong>deis / us</strong>" in html and 'badge warn">skipped' in html
+    assert "another run of this scope was in progress" in html and "2 scopes, finished." in html
