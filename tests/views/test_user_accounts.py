@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditEvent, User
 from app.operations import accounts
+from tests import factories as make
 from tests.conftest import PASSWORD, csrf_token_from
 
 MINUTE = 60
@@ -155,3 +156,24 @@ def test_a_viewer_sees_why_the_controls_are_absent_and_cannot_use_them(client, l
     assert post(client, f"/users/{grace.id}/disable").status_code == 403
     assert post(client, f"/users/{grace.id}/delete").status_code == 403
     assert fresh(grace).disabled_at is None
+
+
+def test_every_page_with_admin_controls_tells_a_viewer_why_they_are_absent(app, client, login_as, make_user,
+                                                                           db_session):
+    shop = make.app(db_session, "shop")
+    db_session.commit()
+    login_as("viewer")
+    pages = {"/sync/": "Admins can run a sync", "/certificates/": "Admins can upload or replace certificates",
+             "/limits/": "Admins can add, change and delete limit sets", "/change-sets/": "Admins can plan DNS changes",
+             "/settings/api-clients": "Admins can add and revoke API clients",
+             "/settings/internal-tools": "Admins can add and remove internal tools",
+             f"/apps/{shop.id}": "Admins can change the health path",
+             "/apps/": "Admins can turn monitoring on or off for many apps at once"}
+    for path, sentence in pages.items():
+        page = client.get(path).get_data(as_text=True)
+        assert sentence in page, path
+    make_user("root", "admin")
+    admins_browser = app.test_client()
+    sign_in(admins_browser, "root")
+    for path, sentence in pages.items():
+        assert sentence not in admins_browser.get(path).get_data(as_text=True), path
