@@ -22,7 +22,7 @@ from app.extensions import db, limiter
 from app.models import Base, User
 from app.operations import accounts
 
-pytest_plugins = ["tests.fixtures.sandbox"]
+pytest_plugins = ["tests.secret_leaks", "tests.fixtures.sandbox"]
 
 PASSWORD = "correct horse battery staple"
 
@@ -65,6 +65,10 @@ def settings(tmp_path_factory) -> Settings:
     }
     if os.environ.get("REDIS_URL"):
         environ["REDIS_URL"] = os.environ["REDIS_URL"]
+    from tests.secret_leaks import register_secret  # imported late: the plugin module is loaded by pytest itself
+
+    register_secret(environ["SECRET_KEY"], "panel SECRET_KEY")
+    register_secret(PASSWORD, "test users' password")
     return Settings.from_env(environ)
 
 
