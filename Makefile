@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test browser tools bench bench-quick clean
+.PHONY: install demo test test-long browser tools bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ tools:
 
 test: install tools
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The long fault campaign (more rounds; FAULT_SEED=<n> replays one). Its figures land in bench/results/faults.json.
+FAULT_ROUNDS ?= 12
+test-long: install tools
+	@mkdir -p bench/results
+	FAULT_ROUNDS=$(FAULT_ROUNDS) FAULT_REPORT=bench/results/faults.json $(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python scripts/demo.py

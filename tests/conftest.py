@@ -26,7 +26,7 @@ from app.extensions import db, limiter
 from app.models import Base, User
 from app.operations import accounts
 
-pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.demo"]
+pytest_plugins = ["tests.secret_leaks", "tests.fixtures.sandbox", "tests.fixtures.demo"]
 LEFTOVER_WAIT_SECONDS = 30  # the last owners' servers may still be saving and stopping
 
 # Property tests and fuzzers: a bounded, reproducible number of examples in `make test` ("ci"), many more with
@@ -131,6 +131,10 @@ def settings(tmp_path_factory) -> Settings:
     }
     if os.environ.get("REDIS_URL"):
         environ["REDIS_URL"] = os.environ["REDIS_URL"]
+    from tests.secret_leaks import register_secret  # imported late: the plugin module is loaded by pytest itself
+
+    register_secret(environ["SECRET_KEY"], "panel SECRET_KEY")
+    register_secret(PASSWORD, "test users' password")
     return Settings.from_env(environ)
 
 

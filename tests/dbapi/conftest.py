@@ -211,13 +211,22 @@ DBAPI_TOKEN_SECRET = "test-token-secret-" + "z" * 32
 DBAPI_SERVER_NAME = "main"
 _FINISHED = ("succeeded", "failed")
 
+from tests.secret_leaks import register_secret as _register_secret  # noqa: E402
+
+_register_secret(DBAPI_SERVICE_KEY, "dbapi service key")
+_register_secret(DBAPI_CALLBACK_SECRET, "dbapi callback secret")
+_register_secret(DBAPI_TOKEN_SECRET, "dbapi token secret")
+
 
 @_pytest.fixture(scope="session")
 def dbapi_master_keys() -> dict[str, str]:
     """Two master keys as DBAPI_MASTER_KEYS entries: k2 (current) and k1 (retired, decrypt only)."""
     from dbapi.crypto import MasterKeys
 
-    return {"k2": MasterKeys.generate_spec("k2"), "k1": MasterKeys.generate_spec("k1")}
+    keys = {"k2": MasterKeys.generate_spec("k2"), "k1": MasterKeys.generate_spec("k1")}
+    for spec in keys.values():
+        _register_secret(spec.split(":", 1)[-1], "dbapi master key")
+    return keys
 
 
 @_pytest.fixture(scope="session")

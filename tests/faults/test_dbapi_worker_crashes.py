@@ -55,7 +55,8 @@ def slow_worker(dbapi_environ, dbapi_worker_process, slow_tools):
     """Start `python -m dbapi.worker` whose server `main` runs the slow tools (the thread worker pauses)."""
     servers = json.loads(dbapi_environ["DBAPI_SERVERS"])
     servers["main"]["bin_dir"] = str(slow_tools)
-    return lambda: dbapi_worker_process({"DBAPI_SERVERS": json.dumps(servers)})
+    # In a session of its own, so SIGKILL takes down the worker with its scheduler process and pg tools.
+    return lambda: dbapi_worker_process({"DBAPI_SERVERS": json.dumps(servers)}, wrapper="exec setsid $WORKER")
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def kill_mid_tool(process, slow_tools: Path, tool: str, dbapi, operation: Operat
     db.session.refresh(operation)
     wait_for(lambda: (slow_tools / f"{tool}.started").exists()
              and dbapi.operation(operation.dbapi_operation_id).state == "running", f"{tool} to start")
-    os.kill(process.pid, signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
 
 
