@@ -27,20 +27,34 @@ def object_id(backup: Backup) -> str | None:
     return origin.dbapi_backup_id
 
 
+# A ready database or succeeded backup the Databases API has no id for (a row from before it, or made by hand):
+# saying "ready: only a ready database..." would contradict itself, so the refusal names what is missing.
+def not_at_dbapi(database: Database) -> str:
+    return f"Database {database.name} has no id at the Databases API, so nothing can be done with it there."
+
+
+def no_stored_object(backup: Backup) -> str:
+    return f"Backup #{backup.id} has no stored object at the Databases API, so it cannot be used."
+
+
 def _label(database: Database) -> str:
     return f"{database.cluster.name}/{database.app.name if database.app else database.name}"
 
 
 def _require_ready(database: Database) -> None:
-    if database.state != "ready" or not database.dbapi_id:
+    if database.state != "ready":
         raise BackupRefused(f"Database {database.name} is {database.state}: only a ready database can do that.")
+    if not database.dbapi_id:
+        raise BackupRefused(not_at_dbapi(database))
 
 
 def _require_restorable(backup: Backup) -> str:
     identifier = object_id(backup)
-    if backup.state != "succeeded" or identifier is None:
+    if backup.state != "succeeded":
         raise BackupRefused(f"Backup #{backup.id} is {backup.state}: only a succeeded backup can be restored,"
                             " cloned or verified.")
+    if identifier is None:
+        raise BackupRefused(no_stored_object(backup))
     return identifier
 
 

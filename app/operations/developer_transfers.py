@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.models import Backup, Database, Operation
 from app.models.base import utcnow
-from app.operations.database_backups import BackupRefused, object_id
+from app.operations.database_backups import BackupRefused, no_stored_object, not_at_dbapi, object_id
 from app.services.databases_api import DatabasesApi, TransferToken
 
 log = logging.getLogger("app.developer_transfers")
@@ -45,8 +45,10 @@ def grant_download(session: Session, dbapi: DatabasesApi, backup: Backup, *, act
                    ttl_seconds: int = DEFAULT_TTL_SECONDS) -> DownloadGrant:
     """A download token for a succeeded backup (a clone downloads its origin's object); audited, never the token."""
     identifier = object_id(backup)
-    if backup.state != "succeeded" or identifier is None:
+    if backup.state != "succeeded":
         raise BackupRefused(f"Backup #{backup.id} is {backup.state}: only a succeeded backup can be downloaded.")
+    if identifier is None:
+        raise BackupRefused(no_stored_object(backup))
     token = dbapi.download_token(identifier, ttl_seconds=ttl_seconds)
     remote = dbapi.backup(identifier)
     audit.record(session, actor=actor, action="backup.download_token", target=backup.database,
@@ -61,8 +63,10 @@ def grant_upload(session: Session, dbapi: DatabasesApi, database: Database, *, a
 
     Nothing is recorded when dbapi refuses (DatabasesApiError) or the database is not ready (BackupRefused).
     """
-    if database.state != "ready" or not database.dbapi_id:
+    if database.state != "ready":
         raise BackupRefused(f"Database {database.name} is {database.state}: only a ready database takes an upload.")
+    if not database.dbapi_id:
+        raise BackupRefused(not_at_dbapi(database))
     operation_uuid = str(uuid_module.uuid4())
     token = dbapi.upload_token(database.dbapi_id, ttl_seconds=ttl_seconds, callback_query=f"upload={operation_uuid}")
     label = f"{database.cluster.name}/{database.app.name if database.app else database.name}"

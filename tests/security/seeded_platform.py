@@ -1,5 +1,8 @@
 """One small platform in the panel's database, with a real row behind every variable of every route.
 
+It goes on top of the sandbox's test scenario as a Deis sync leaves it (eu-prod with alice's shop, bob's billing),
+so the developer tokens are real Deis tokens whose visibility the controller decides.
+
 The authorization matrix fills each route's URL from `url_values`, so a rule is checked against an object that
 exists (a 404 would otherwise hide a missing check). Objects that an admin's request destroys or changes (a limit
 set deleted, an internal tool removed, a role changed) are seeded only for that route.
@@ -7,9 +10,10 @@ set deleted, an internal tool removed, a role changed) are seeded only for that 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Alert, ChangeSet, ChangeSetItem, InternalTool
+from app.models import Alert, App, ChangeSet, ChangeSetItem, Cluster, DnsZone, InternalTool, Operation
 from app.models.monitoring import MONITORING_KIND
 from app.operations import accounts, api_clients
 from tests import factories as make
@@ -28,16 +32,25 @@ class SeededPlatform:
     controller_url: str = ""
 
 
-def seed(session: Session) -> SeededPlatform:
-    """Create the rows; returns the values to put into URLs and the Chef client's token."""
-    monitor = make.cluster(session, name="eu-mon", kind=MONITORING_KIND)
-    cluster = make.cluster(session, name="eu-prod", monitored_from=monitor)
-    shop = make.app(session, name="shop", cluster_row=cluster, owner="dev-shop")
-    blog = make.app(session, name="blog", cluster_row=cluster, owner="dev-blog")
-    database = make.database(session, shop, name="shop_db")
-    backup = make.backup(session, database)
-    make.certificate(session, cluster, "shop.example.com")
-    zone = make.zone(session, "example.com")
+def _named(session: Session, model, name: str):
+    return session.scalar(select(model).where(model.name == name))
+
+
+def seed(session: Session, sandbox=None) -> SeededPlatform:
+    """Create the rows (on the synced scenario's, when there are); returns the values to put into URLs, the Chef
+    client's token and, with `sandbox`, the Deis tokens of alice (shop's owner) and bob (who may not see shop)."""
+    monitor = (session.scalar(select(Cluster).where(Cluster.kind == MONITORING_KIND).order_by(Cluster.id).limit(1))
+               or make.cluster(session, name="eu-mon", kind=MONITORING_KIND))
+    cluster = _named(session, Cluster, "eu-prod") or make.cluster(session, name="eu-prod", monitored_from=monitor)
+    shop = _named(session, App, "shop") or make.app(session, name="shop", cluster_row=cluster, owner="alice")
+    blog = _named(session, App, "blog") or make.app(session, name="blog", cluster_row=cluster, owner="alice")
+    database = make.database(session, shop, name="shop_db", dbapi_id="5a1e0000-0000-4000-8000-000000000001")
+    backup = make.backup(session, database, kind="manual", dbapi_backup_id="5a1e0000-0000-4000-8000-000000000002")
+    operation = Operation(kind="backup.capture", state="succeeded", target_type="backup", target_id=str(backup.id),
+                          target=f"{cluster.name}/{shop.name}", requested_by="seed")
+    session.add(operation)
+    make.certificate(session, cluster, "shop.example.com", name="matrix-shop-example-com")
+    zone = _named(session, DnsZone, "example.com") or make.zone(session, "example.com")
     record = make.record(session, zone, "shop.example.com", type="CNAME", content="eu-prod.example.net")
     instance = make.instance(session, name="deis-1")
     limit_set = make.limit_set(session, cluster, "web", memory={"web": "512M"})
@@ -57,7 +70,7 @@ def seed(session: Session) -> SeededPlatform:
     _, chef_token = api_clients.create_client(session, "chef", ["monit:read"], actor="seed")
     revocable_client, _ = api_clients.create_client(session, "spare", ["monit:read"], actor="seed")
     session.flush()
-    values = {
+    values = {"app": shop.name, "operation_id": operation.id,
         "alert_id": alert.id, "app_id": shop.id, "backup_id": backup.id, "change_set_id": change_set.id,
         "instance_id": instance.id, "monitor": monitor.name, "monitor_id": monitor.id, "zone_id": zone.id,
         "limit_set_id": limit_set.id, "tool_id": tool.id, "client_id": revocable_client.id, "run_id": run.id,
@@ -66,6 +79,10 @@ def seed(session: Session) -> SeededPlatform:
         "limits.delete:limit_set_id": doomed_limit_set.id,
     }
     return SeededPlatform(url_values={key: str(value) for key, value in values.items()}, chef_token=chef_token,
-                          app_name=shop.name, other_app_name=blog.name, controller_url=cluster.controller_url,
-                          developer_tokens={"developer_of_the_app": "deis-token-of-dev-shop",
-                                            "developer_of_another_app": "deis-token-of-dev-blog"})
+                          app_name=shop.name, other_app_name=blog.name,
+                          controller_url=sandbox.deis_url("eu-prod") if sandbox else cluster.controller_url,
+                          developer_tokens={
+                              "developer_of_the_app": sandbox.deis["eu-prod"].token_for("alice") if sandbox
+                              else "not-a-deis-token-alice",
+                              "developer_of_another_app": sandbox.deis["eu-prod"].token_for("bob") if sandbox
+                              else "not-a-deis-token-bob"})

@@ -8,6 +8,7 @@ panel session). A refused caller must change nothing: no audit event, no row.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, Base
 from app.operations import accounts
+from tests.api.conftest import *  # noqa: F401,F403  (api: the synced sandbox and its Deis tokens)
+from tests.api.test_schemathesis import closed_port_url
 from tests.conftest import csrf_token_from
 from tests.security.seeded_platform import PASSWORD, SeededPlatform, seed
 
@@ -48,6 +51,12 @@ def admin_action(admin: int) -> Rule:
     return Rule(anonymous=302, viewer=403, admin=admin, chef=302)
 
 
+def developer_api(own: int, other: int = 404) -> Rule:
+    """An /api/v1 route: 401 to anyone without a Deis token; `own` for shop's owner, `other` for bob."""
+    return Rule(anonymous=401, viewer=401, admin=401, chef=401, developer_of_the_app=own,
+                developer_of_another_app=other)
+
+
 RULES: dict[str, dict[str, Rule]] = {
     "static": {"GET": PUBLIC},
     "auth.login": {"GET": Rule(anonymous=200, viewer=302, admin=302, chef=200),
@@ -72,11 +81,11 @@ RULES: dict[str, dict[str, Rule]] = {
     "change_sets.apply": {"POST": admin_action(302)},
     "change_sets.drop": {"POST": admin_action(409)},  # nothing ticked
     "change_sets.rollback": {"POST": admin_action(409)},  # a planned change set has nothing to roll back
-    # The test panel has no CLOUDFLARE_API_TOKEN: a plan is refused in words (503), not a 500.
-    "change_sets.plan_dangling": {"POST": admin_action(503)},
-    "change_sets.plan_follow": {"POST": admin_action(503)},
-    "change_sets.plan_repoint": {"POST": admin_action(503)},
-    "change_sets.plan_switch": {"POST": admin_action(503)},
+    # An empty plan form is refused in words (without CLOUDFLARE_API_TOKEN: 503, test_change_sets.py).
+    "change_sets.plan_dangling": {"POST": admin_action(400)},
+    "change_sets.plan_follow": {"POST": admin_action(400)},
+    "change_sets.plan_repoint": {"POST": admin_action(400)},
+    "change_sets.plan_switch": {"POST": admin_action(400)},
     "chef.monitors": {"GET": CHEF},
     "chef.monit_conf": {"GET": CHEF},
     "chef.monit_json": {"GET": CHEF},
@@ -125,9 +134,29 @@ RULES: dict[str, dict[str, Rule]] = {
     "users.create": {"POST": admin_action(400)},
     "users.change_role": {"POST": admin_action(400)},  # no role chosen
     "users.reset_password": {"POST": admin_action(200)},  # the page with the new password
+    "api_use.index": {"GET": ADMIN_PAGE},
+    # The developer API: a Deis token of the cluster, nothing else (a session or a Chef token is no sign-in).
+    "api.openapi_json": {"GET": PUBLIC},
+    "api.docs_page": {"GET": PUBLIC},
+    "api.whoami": {"GET": developer_api(own=200, other=200)},
+    "api.list_apps": {"GET": developer_api(own=200, other=200)},  # each sees only their own apps in it
+    # Another developer's app answers exactly like a missing one: 404, never 403.
+    "api.show_app": {"GET": developer_api(own=200)},
+    "api.show_database": {"GET": developer_api(own=200)},
+    "api.list_backups": {"GET": developer_api(own=200)},
+    "api.show_backup": {"GET": developer_api(own=200)},
+    "api.show_operation": {"GET": developer_api(own=200)},
+    "api.create_app_database": {"POST": developer_api(own=409)},  # database_exists
+    "api.capture_backup": {"POST": developer_api(own=202)},  # queued (the job meets the closed Databases API)
+    "api.restore_backup": {"POST": developer_api(own=202)},
+    "api.clone_backup": {"POST": developer_api(own=409)},  # to blog, which has no database (no_database)
+    "api.download_token": {"POST": developer_api(own=502)},  # asked of the Databases API now: unreachable
+    "api.upload_token": {"POST": developer_api(own=502)},
 }
+# JSON bodies for the API's POSTs that need one to get past validation to the authorization.
+BODIES = {"api.clone_backup": {"to": "blog"}}
 # Routes that take no session cookie, so no CSRF token either (a token or a signature authenticates them).
-CSRF_EXEMPT = {"chef.", "dbapi_callbacks.", "static"}
+CSRF_EXEMPT = {"chef.", "dbapi_callbacks.", "api.", "static"}
 
 
 def route_methods(app) -> list[tuple[object, str]]:
@@ -169,10 +198,12 @@ class Caller:
             self.headers["Authorization"] = f"token {platform.developer_tokens[role]}"
             self.headers["X-Deis-Controller"] = platform.controller_url
 
-    def call(self, path: str, method: str, *, csrf: bool = True):
+    def call(self, path: str, method: str, *, csrf: bool = True, body: dict | None = None):
         headers = dict(self.headers)
         if csrf:
             headers["X-CSRFToken"] = self.csrf_token
+        if path.startswith("/api/v1/") and method in MUTATING:
+            return self.client.open(path, method=method, headers=headers, json=body or {})
         return self.client.open(path, method=method, headers=headers, data={})
 
 
@@ -188,8 +219,11 @@ def row_counts() -> dict[str, int]:
     return counts
 
 
-def test_every_route_answers_every_role_as_its_rule_says(app):
-    platform = seed(db.session)
+def test_every_route_answers_every_role_as_its_rule_says(app, api, monkeypatch):
+    # The Databases API is a closed port: what a developer's allowed POST starts fails upstream, never runs.
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(app.config["SETTINGS"],
+                                                                    dbapi_url=closed_port_url()))
+    platform = seed(db.session, api.sandbox)
     for role in ("viewer", "admin"):
         accounts.create_user(db.session, f"{role}-user", role, PASSWORD, actor="test")
     db.session.commit()
@@ -204,12 +238,13 @@ def test_every_route_answers_every_role_as_its_rule_says(app):
         for rule, method in routes:
             expected_rule = RULES[rule.endpoint][method]
             for role in ROLES:
-                if method in MUTATING and (phase == "refused") != (role != "admin"):
+                allowed = role == "admin" or (role == "developer_of_the_app" and rule.endpoint.startswith("api."))
+                if method in MUTATING and (phase == "refused") == allowed:
                     continue
                 if method not in MUTATING and phase == "allowed":
                     continue
                 expected = expected_rule.expected(role)
-                answer = callers[role].call(fill(rule, platform.url_values), method)
+                answer = callers[role].call(fill(rule, platform.url_values), method, body=BODIES.get(rule.endpoint))
                 checked += 1
                 if answer.status_code != expected:
                     wrong.append(f"{role:>24} {method} {rule.rule}: {answer.status_code}, expected {expected}")
@@ -220,7 +255,8 @@ def test_every_route_answers_every_role_as_its_rule_says(app):
             assert not changed, f"refused requests changed rows: {changed} " + str(
                 db.session.execute(select(AuditEvent.action, AuditEvent.actor).order_by(AuditEvent.id.desc())
                                    .limit(5)).all())
-    print(f"authorization matrix: {checked} (route, method, role) checks over {len(routes)} routes")
+    print(f"authorization matrix: {checked} (route, method, role) checks over {len(routes)} routes"
+          f" x {len(ROLES)} roles")
     assert not wrong, "\n".join(wrong)
     assert checked == len(routes) * len(ROLES)
 
