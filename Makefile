@@ -31,11 +31,13 @@ tools:
 test: install tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The long fault campaign (more rounds; FAULT_SEED=<n> replays one). Its figures land in bench/results/faults.json.
+# The long campaigns: the fault campaign with more rounds (FAULT_SEED=<n> replays one; figures in
+# bench/results/faults.json), the fuzzers and schemathesis with many more examples (HYPOTHESIS_PROFILE=long).
 FAULT_ROUNDS ?= 12
 test-long: install tools
 	@mkdir -p bench/results
-	FAULT_ROUNDS=$(FAULT_ROUNDS) FAULT_REPORT=bench/results/faults.json $(BIN)/pytest tests/faults $(PYTEST_ARGS)
+	FAULT_ROUNDS=$(FAULT_ROUNDS) FAULT_REPORT=bench/results/faults.json HYPOTHESIS_PROFILE=long \
+	  $(BIN)/pytest tests/faults tests/fuzz tests/api/test_schemathesis.py tests/dbapi/test_schemathesis.py $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python scripts/demo.py
