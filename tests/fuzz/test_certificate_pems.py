@@ -97,4 +97,6 @@ def test_the_deis_simulator_reads_a_certificate_or_refuses_it_with_a_value_error
         parsed = parse_certificate(pem)
     except ValueError:
         return
-    assert parsed.common_name == DOMAIN and DOMAIN in parsed.san
+    # A change inside a name can leave a certificate that still parses, for another name: like the controller,
+    # the simulator then stores what it reads.
+    assert isinstance(parsed.common_name, str) and all(isinstance(name, str) for name in parsed.san)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -40,8 +41,8 @@ FORMS = {
 
 
 @st.composite
-def embedded_secrets(draw):
-    form = draw(st.sampled_from(sorted(FORMS)))
+def embedded_secrets(draw, form: str | None = None):
+    form = form or draw(st.sampled_from(sorted(FORMS)))
     secret_strategy, render = FORMS[form]
     secret = draw(secret_strategy)
     before, after = draw(SURROUNDING), draw(SURROUNDING)
@@ -49,9 +50,10 @@ def embedded_secrets(draw):
     return form, secret, f"{before}{separator}{render(secret)}{separator}{after}"
 
 
-@given(embedded_secrets())
-def test_redact_text_never_returns_a_secret_embedded_in_any_text(example):
-    form, secret, text = example
+@pytest.mark.parametrize("form", sorted(FORMS))
+@given(data=st.data())
+def test_redact_text_never_returns_a_secret_embedded_in_any_text(form, data):
+    form, secret, text = data.draw(embedded_secrets(form))
     count(f"redaction.redact_text({form})")
     assume(secret not in text.replace(secret, "", 1))  # the text around it happens to hold it: nothing to learn
     redacted = redact_text(text)
