@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Alert, App, ChangeSet, ChangeSetItem, Cluster, DnsZone, InternalTool, Operation
+from app.models import (Alert, App, ChangeSet, ChangeSetItem, Cluster, DnsZone, InternalTool, Operation,
+                        SyncRequest)
 from app.models.monitoring import MONITORING_KIND
 from app.operations import accounts, api_clients
 from tests import factories as make
@@ -67,6 +68,10 @@ def seed(session: Session, sandbox=None) -> SeededPlatform:
                "ttl": 300}))
     session.add_all([tool, alert, change_set])
     other_user, _ = accounts.create_user(session, "someone-else", "viewer", PASSWORD, actor="seed")
+    doomed_user, _ = accounts.create_user(session, "leaving-soon", "viewer", PASSWORD, actor="seed")
+    balancer = make.load_balancer(session, name="matrix-lb", members=[instance])
+    sync_request = SyncRequest(title="Sync everything", requested_by="seed", status="succeeded")
+    session.add(sync_request)
     _, chef_token = api_clients.create_client(session, "chef", ["monit:read"], actor="seed")
     revocable_client, _ = api_clients.create_client(session, "spare", ["monit:read"], actor="seed")
     session.flush()
@@ -76,7 +81,8 @@ def seed(session: Session, sandbox=None) -> SeededPlatform:
         "limit_set_id": limit_set.id, "tool_id": tool.id, "client_id": revocable_client.id, "run_id": run.id,
         "job_id": "no-such-job", "user_id": other_user.id, "filename": "panel.css",
         # Seeded for the one route that destroys it.
-        "limits.delete:limit_set_id": doomed_limit_set.id,
+        "limits.delete:limit_set_id": doomed_limit_set.id, "users.delete:user_id": doomed_user.id,
+        "cluster_id": cluster.id, "load_balancer_id": balancer.id, "request_id": sync_request.id,
     }
     return SeededPlatform(url_values={key: str(value) for key, value in values.items()}, chef_token=chef_token,
                           app_name=shop.name, other_app_name=blog.name,

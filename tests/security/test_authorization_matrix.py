@@ -134,6 +134,15 @@ RULES: dict[str, dict[str, Rule]] = {
     "users.create": {"POST": admin_action(400)},
     "users.change_role": {"POST": admin_action(400)},  # no role chosen
     "users.reset_password": {"POST": admin_action(200)},  # the page with the new password
+    "users.disable": {"POST": admin_action(302)},
+    "users.enable": {"POST": admin_action(302)},
+    "users.delete": {"POST": admin_action(302)},
+    "audit.export": {"GET": PAGE},
+    "clusters.index": {"GET": PAGE},
+    "clusters.show": {"GET": PAGE},
+    "load_balancers.show": {"GET": PAGE},
+    "sync.request_page": {"GET": PAGE},
+    "liveness.healthz": {"GET": PUBLIC},  # liveness for load balancers and the benchmarks: says only "ok"
     "api_use.index": {"GET": ADMIN_PAGE},
     # The developer API: a Deis token of the cluster, nothing else (a session or a Chef token is no sign-in).
     "api.openapi_json": {"GET": PUBLIC},
