@@ -26,7 +26,7 @@ from app.models import App, Backup, Database, Operation
 from app.models.base import utcnow
 from app.operations import developer_transfers, restore_drills
 from app.services.databases_api import verify_signature
-from app.services.deis import DeisClient, DeisError
+from app.services.deis import DeisAppGone, DeisClient, DeisError
 
 log = logging.getLogger("app.dbapi_results")
 
@@ -96,6 +96,15 @@ def receive(session: Session, deis: Callable[[str], DeisClient], *, secret: str,
     session.refresh(operation)
     try:
         ready = _apply(session, deis, operation, payload)
+    except DeisAppGone as error:
+        # The app was deleted from Deis while its database was being made: no retry can set DATABASE_URL. The
+        # database stays, ready and visible, for an admin to attach elsewhere or drop; the operation ends failed.
+        operation.state = "failed"
+        operation.error = (f"the database is ready, but {operation.target} no longer exists in Deis, so DATABASE_URL"
+                           f" was not set ({error.reason})")[:2000]
+        session.commit()
+        log.warning("callback of operation %s: the app is gone: %s", operation.uuid, error)
+        return CallbackOutcome(200, "applied; the app no longer exists, DATABASE_URL not set")
     except DeisError as error:
         session.rollback()
         log.warning("callback of operation %s not applied: %s", operation.uuid, error)

@@ -331,11 +331,16 @@ class DeisClient:
                     return _config(self._json(response, call, ok=(200, 201)))
                 if response.status_code == 409 and _changed_nothing(response):
                     return None
+                if response.status_code == 404 and _is_json(response):  # the controller's own "No App matches"
+                    raise DeisAppGone(self.cluster, call, _reason(response), response.status_code)
                 if response.status_code < 500:
                     raise DeisError(self.cluster, call, _reason(response), response.status_code)
                 lost = _reason(response)
             try:
                 current = self.get_config(app_id)
+            except DeisAppGone as error:  # deleted meanwhile: whatever the write did, there is no app to hold it
+                raise DeisAppGone(self.cluster, call, f"the answer was lost ({lost}) and the app is gone "
+                                  f"({error.reason})", error.status) from error
             except DeisError as error:
                 raise DeisError(self.cluster, call, f"the answer was lost ({lost}) and reading the config back "
                                 f"failed ({error.reason}): whether the write applied is unknown") from error

@@ -13,6 +13,7 @@ from psycopg import sql
 from app.clients import PlatformClients
 from app.config import Settings
 from app.extensions import db
+from app.models import Database
 from app.services.databases_api import DatabasesApiError
 from app.operations.database_provisioning import create_database
 from tests.databases.conftest import app_named, wait_finished
@@ -53,6 +54,23 @@ def test_a_database_dbapi_cannot_create_fails_in_its_words_and_leaves_the_app_al
     assert deis_config(sandbox, "billing") == before
     db.session.expire_all()
     assert app_named("billing").database is None
+
+
+def test_an_app_deleted_before_its_database_is_ready_ends_the_operation_failed_and_keeps_the_database(
+        synced, dbapi, sandbox, dbapi_names):
+    # Deleted from Deis after the panel last synced it: the result arrives for an app no retry can reach.
+    sandbox.deis["eu-prod"].delete_app("billing")
+    operation = create_database(db.session, dbapi, app_named("billing"), server="main", actor="alice",
+                                name_prefix=dbapi_names("gone") + "_")
+    finished = wait_finished(operation)
+    assert finished.state == "failed"
+    assert "no longer exists in Deis, so DATABASE_URL was not set" in finished.error
+    database = db.session.get(Database, int(finished.target_id))
+    assert database.state == "ready" and database.dbapi_id  # kept and visible, not lost
+    # dbapi was told it was applied: its delivery is over, nothing comes back to change the outcome.
+    time.sleep(1)
+    db.session.expire_all()
+    assert db.session.get(type(operation), operation.id).state == "failed"
 
 
 def test_a_controller_down_when_the_result_arrives_gets_it_again_later(synced, dbapi, sandbox, dbapi_names):
