@@ -191,7 +191,8 @@ def test_runner_control_forwards_faults_and_reset_clears_them(runner: dict[str, 
         cf.zones.list()
     bad = requests.post(f"{control}/faults/deis:eu-prod", json={"error_rate": 7}, timeout=10)
     assert bad.status_code == 422
-    assert requests.post(f"{control}/faults/aws", json={}, timeout=10).status_code == 404
+    assert requests.post(f"{control}/faults/moto", json={}, timeout=10).status_code == 404  # no such simulator
+    assert requests.post(f"{control}/faults/aws", json={"latency_ms": 5}, timeout=10).status_code == 200
 
     assert requests.post(f"{control}/reset", timeout=30).status_code == 200
     assert set(zone_ids(cf)) == {"example.net", "example.com"}
