@@ -10,6 +10,10 @@ from sqlalchemy.orm import Session
 from app.models import App, Backup, Cluster, Database, Operation
 from app.redaction import redact, redact_text
 
+# The largest id an Integer primary key holds on PostgreSQL (int4): a larger one in a URL names no row, and asking
+# PostgreSQL for it would be an out-of-range error, not "not found".
+MAX_ROW_ID = 2**31 - 1
+
 SHOWN_BACKUPS = Backup.state != "deleted"
 
 
@@ -80,7 +84,7 @@ def app_view(session: Session, app: App) -> dict:
 def backup_of(session: Session, app: App, backup_id: int) -> Backup | None:
     """Backup `backup_id` if it belongs to the app's current database (and is not deleted)."""
     database = current_database(app)
-    backup = session.get(Backup, backup_id) if 0 < backup_id < 2**63 else None
+    backup = session.get(Backup, backup_id) if 0 < backup_id <= MAX_ROW_ID else None
     if database is None or backup is None or backup.database_id != database.id or backup.state == "deleted":
         return None
     return backup

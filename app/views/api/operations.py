@@ -19,7 +19,7 @@ def show_operation(operation_id: int):
     """State, progress and outcome of one operation on an app the token may see."""
     missing = ApiError(404, "not_found", f"No operation #{operation_id} that you may see.",
                        {"operation": operation_id})
-    operation = db.session.get(Operation, operation_id) if operation_id < 2**63 else None
+    operation = db.session.get(Operation, operation_id) if 0 < operation_id <= developer_api.MAX_ROW_ID else None
     app = developer_api.operation_app(db.session, operation) if operation is not None else None
     if app is None or app.cluster.name != current_developer().cluster:
         raise missing
