@@ -127,6 +127,9 @@ def test_wrong_passwords_at_the_prompt_are_slowed_down(client, login_as, make_us
     login_as("admin")
     bob = make_user("bob", "viewer")
     travel(client, reauth_at=HOUR)
+    # A delay long enough that a slow, loaded CI machine cannot outlive it between the requests below (the
+    # default first delay is 2 seconds, which a busy runner once did).
+    client.application.extensions["sign_in_throttle"].base_delay = 120
     statuses = [reset(client, bob.id, reauth_password=f"guess {n}").status_code for n in range(5)]
     assert statuses == [401, 401, 401, 401, 429]
     refused = reset(client, bob.id, reauth_password=PASSWORD)
