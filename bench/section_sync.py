@@ -100,14 +100,17 @@ class SyncBench:
         finally:
             for process in processes:
                 stop(process)
-        statements, writes = 0, {}
+        statements, writes, write_statements = 0, {}, {}
         for each in self.sql_dir.iterdir():
             figures = json.loads(each.read_text())
             statements += figures["statements"]
             for table, count in figures["writes"].items():
                 writes[table] = writes.get(table, 0) + count
+            for table, count in figures["write_statements"].items():
+                write_statements[table] = write_statements.get(table, 0) + count
         counts = {name: injector.request_counts() for name, injector in injectors(self.sandbox).items()}
-        return {"seconds": seconds, "statements": statements, "writes": writes, "counts": counts,
+        return {"seconds": seconds, "statements": statements, "writes": writes, "write_statements": write_statements,
+                "counts": counts,
                 "peak_rss_mb": rss.peak_mb, "runs": self._runs_since(started)}
 
     def _request_sync(self, queue):
@@ -189,12 +192,15 @@ def bench_sync(sizes: Sizes, apps: int | None = None, fanout: bool = True, log=p
                 return result
             noop = bench.run(1)
             log(f"  unchanged sync, 1 worker: {noop['seconds']:.1f} s, runs {noop['runs']}")
-            data_writes = {table: n for table, n in noop["writes"].items() if table not in BOOKKEEPING_TABLES}
+            data_writes = {table: n for table, n in noop["writes"].items() if table not in BOOKKEEPING_TABLES and n}
+            data_statements = {table: n for table, n in noop["write_statements"].items()
+                               if table not in BOOKKEEPING_TABLES}
             result.update(noop_s=noop["seconds"], noop_writes=sum(data_writes.values()),
                           noop_reported_changes=noop["runs"]["created"] + noop["runs"]["updated"]
-                          + noop["runs"]["deleted"], noop_sql_statements=noop["statements"])
-            if data_writes:
-                log(f"  writes of the unchanged sync, by table: {data_writes}")
+                          + noop["runs"]["deleted"], noop_sql_statements=noop["statements"],
+                          noop_write_statements=sum(data_statements.values()))
+            log(f"  rows the unchanged sync wrote, by table: {data_writes or 'none'}"
+                f" (write statements sent: {data_statements or 'none'})")
             four = bench.run(4)
             log(f"  unchanged sync, 4 workers: {four['seconds']:.1f} s, runs {four['runs']}")
             floor_4, _ = lower_bound(four["counts"], sizes.latency_ms / 1000, limit, window, workers=4)

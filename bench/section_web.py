@@ -14,8 +14,8 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (PYTHON, ROOT, Sizes, free_port, measure, panel_env, postgres_server, private_redis,
-                          scratch_database, stop, wait_for_http)
+from bench.common import (PYTHON, ROOT, USER_AGENT, Sizes, free_port, measure, panel_env, postgres_server,
+                          private_redis, scratch_database, stop, wait_for_http)
 
 PASSWORD = "bench password long enough"
 
@@ -71,6 +71,7 @@ class Panel:
              "warning", "wsgi:app"], env=environ, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_http(self.base + "/healthz", timeout=120)
         self.http = requests.Session()
+        self.http.headers["User-Agent"] = USER_AGENT
         form = self.http.get(self.base + "/login").text
         csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form) or re.search(
             r'value="([^"]+)"[^>]*name="csrf_token"', form)
@@ -90,11 +91,11 @@ class Panel:
     def measure(self, path: str, seconds: float, headers: dict[str, str] | None = None,
                 status: int = 200) -> dict[str, float]:
         """p50/p95 of `path` with the signed-in cookie, after checking it answers `status` to exactly that."""
-        headers = {"Cookie": self.cookie, **(headers or {})}
+        headers = {"Cookie": self.cookie, "User-Agent": USER_AGENT, **(headers or {})}
         answer = requests.get(self.base + path, headers=headers, allow_redirects=False, timeout=300)
         if answer.status_code != status:
             raise RuntimeError(f"{path}: HTTP {answer.status_code}, expected {status}")
-        return measure(self.base + path, seconds, headers)
+        return measure(self.base + path, seconds, headers, status=status)
 
     def close(self) -> None:
         stop(self.process)
