@@ -25,9 +25,24 @@ BOOKKEEPING_TABLES = {"sync_runs", "sync_requests", "audit_events", "alerts", "a
 
 
 def injectors(sandbox) -> dict[str, Any]:
-    found = {"aws": sandbox.aws.faults, "cloudflare": sandbox.cloudflare.faults}
-    found.update({f"deis:{name}": simulator.faults for name, simulator in sandbox.deis.items()})
-    return found
+    """The in-process simulators the panel syncs: AWS (moto) and Cloudflare (the Deis ones are in shards)."""
+    return {"aws": sandbox.aws.faults, "cloudflare": sandbox.cloudflare.faults}
+
+
+class Counters:
+    """Request counts of every simulator the panel talks to: in-process ones and the Deis shards."""
+
+    def __init__(self, sandbox, shards) -> None:
+        self.sandbox, self.shards = sandbox, shards
+
+    def reset(self) -> None:
+        for injector in injectors(self.sandbox).values():
+            injector.reset_request_counts()
+        self.shards.reset_counts()
+
+    def counts(self) -> dict[str, dict]:
+        found = {name: injector.request_counts() for name, injector in injectors(self.sandbox).items()}
+        return {**found, **self.shards.counts()}
 
 
 def lower_bound(counts: dict[str, dict], latency_s: float, cloudflare_limit: int, cloudflare_window: int,
@@ -59,8 +74,8 @@ def lower_bound(counts: dict[str, dict], latency_s: float, cloudflare_limit: int
 class SyncBench:
     """One sandbox, one database, one Redis; `run(workers)` is one "Sync now" over every source and scope."""
 
-    def __init__(self, sandbox, environ: dict[str, str], sql_dir: Path) -> None:
-        self.sandbox, self.environ, self.sql_dir = sandbox, environ, sql_dir
+    def __init__(self, counters: Counters, environ: dict[str, str], sql_dir: Path) -> None:
+        self.counters, self.environ, self.sql_dir = counters, environ, sql_dir
 
     def run(self, workers: int) -> dict[str, Any]:
         import redis
@@ -71,8 +86,7 @@ class SyncBench:
         queue = Queue("sync", connection=connection)
         for each in self.sql_dir.iterdir():
             each.unlink()
-        for injector in injectors(self.sandbox).values():
-            injector.reset_request_counts()
+        self.counters.reset()
         processes = [subprocess.Popen(
             [PYTHON, "-m", "rq.cli", "worker", "--worker-class", "bench.sync_worker.CountingWorker",
              "--logging_level", "WARNING", "-u", self.environ["REDIS_URL"], "sync"],
@@ -108,7 +122,7 @@ class SyncBench:
                 writes[table] = writes.get(table, 0) + count
             for table, count in figures["write_statements"].items():
                 write_statements[table] = write_statements.get(table, 0) + count
-        counts = {name: injector.request_counts() for name, injector in injectors(self.sandbox).items()}
+        counts = self.counters.counts()
         return {"seconds": seconds, "statements": statements, "writes": writes, "write_statements": write_statements,
                 "counts": counts,
                 "peak_rss_mb": rss.peak_mb, "runs": self._runs_since(started)}
@@ -156,6 +170,7 @@ def bench_sync(sizes: Sizes, apps: int | None = None, fanout: bool = True, log=p
     """The `sync.*` figures for `sizes` (or only `apps` apps, records and instances scaled alike, for the curve)."""
     import os
 
+    from bench.deis_shards import deis_shards
     from sandbox.generate import generate_large
     from sandbox.platform import Sandbox
 
@@ -171,12 +186,14 @@ def bench_sync(sizes: Sizes, apps: int | None = None, fanout: bool = True, log=p
     try:
         for injector in injectors(sandbox).values():
             injector.configure(latency_ms=sizes.latency_ms)
-        with private_redis() as redis_url, postgres_server() as server, scratch_database(server, "sync") as url:
-            extra = {**sandbox.env(), "BENCH_SQL_DIR": str(sql_dir), "SECRET_KEY": os.urandom(24).hex()}
+        names = [cluster.name for cluster in sandbox.scenario.clusters]
+        with deis_shards(names, apps, records, instances, sizes.latency_ms) as shards, private_redis() as redis_url, \
+                postgres_server() as server, scratch_database(server, "sync") as url:
+            extra = {**shards.env(sandbox.env()), "BENCH_SQL_DIR": str(sql_dir), "SECRET_KEY": os.urandom(24).hex()}
             environ = panel_env(url, redis_url, folder / "instance", extra)
             os.environ.update({key: extra[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
             schema(environ)
-            bench = SyncBench(sandbox, environ, sql_dir)
+            bench = SyncBench(Counters(sandbox, shards), environ, sql_dir)
             from app.config import Settings
             settings = Settings.from_env(environ)
             limit, window = settings.cloudflare_rate_limit, settings.cloudflare_rate_window
