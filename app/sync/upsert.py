@@ -9,6 +9,11 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 CHUNK = 500
+# Rows per INSERT statement of a chunk. SQLAlchemy joins the rows of an executemany into one multi-VALUES
+# statement; psycopg then converts its placeholders with a regular expression over the whole text, uncached past
+# 4 KB, and that conversion cost more than PostgreSQL's work (py-spy of the sync benchmark: 40% of the DNS write).
+# Smaller statements measured 1.9 s -> 1.1 s for 6,000 DNS records (bench, docs/performance.md).
+INSERT_PAGE = 100
 
 
 @dataclass
@@ -82,7 +87,8 @@ def upsert(
             counts.unchanged += 1
     for start in range(0, len(inserts), CHUNK):
         chunk = inserts[start:start + CHUNK]
-        new_ids = session.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), chunk).all()
+        statement = insert(model).returning(model.id, sort_by_parameter_order=True)
+        new_ids = session.scalars(statement.execution_options(insertmanyvalues_page_size=INSERT_PAGE), chunk).all()
         for row, new_id in zip(chunk, new_ids):
             ids[key(row)] = new_id
     for start in range(0, len(updates), CHUNK):
