@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test test-long browser tools bench bench-quick clean
+.PHONY: install demo test test-long browser tools bench-tools bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,11 +42,17 @@ test-long: install tools
 demo: install
 	$(BIN)/python scripts/demo.py
 
+# The load generator of the page benchmarks (bench/common.py falls back to a slower Python client without it).
+bench-tools: tools
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then echo "installing: wrk"; \
+	  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "missing: wrk (not root: the page benchmarks use the Python client)"; fi; }
+
 # Benchmarks: figures and ratios, never assertions (docs/performance.md). Both write bench/results/latest.json.
-bench: install tools
+bench: install bench-tools
 	$(BIN)/python bench/run.py --full
 
-bench-quick: install tools
+bench-quick: install bench-tools
 	$(BIN)/python bench/run.py --quick
 
 clean:

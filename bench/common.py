@@ -199,7 +199,9 @@ def measure(url: str, seconds: float, headers: dict[str, str] | None = None, con
     if shutil.which("wrk"):
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(WRK_SCRIPT)
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", script.name]
+        # --timeout: wrk's default (2 s) counts a slow page's answers as errors instead of timing them.
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "60s", "-s",
+                   script.name]
         for key, value in headers.items():
             command += ["-H", f"{key}: {value}"]
         output = subprocess.run([*command, url, "--", str(status)], capture_output=True, text=True,
