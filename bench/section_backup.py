@@ -68,9 +68,15 @@ def bench_backup(sizes: Sizes, log=print) -> dict[str, float]:
                        "DBAPI_SERVERS": json.dumps({"main": {"dsn": server, "host": host or "127.0.0.1",
                                                              "port": int(port or 5432)}})}
             web_port = free_port()
+            # Web and worker start together on the fresh data folder (dbapi serialises its schema creation).
             web_log = (work / "web.log").open("wb")
-            processes.append(subprocess.Popen([PYTHON, "-m", "dbapi", "--port", str(web_port)], env=environ,
-                                              cwd=ROOT, stdout=web_log, stderr=subprocess.STDOUT))
+            web = subprocess.Popen([PYTHON, "-m", "dbapi", "--port", str(web_port)], env=environ,
+                                   cwd=ROOT, stdout=web_log, stderr=subprocess.STDOUT)
+            processes.append(web)
+            worker_log = (work / "worker.log").open("wb")
+            worker = subprocess.Popen([PYTHON, "-m", "dbapi.worker", "--logging-level", "WARNING"], env=environ,
+                                      cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
+            processes.append(worker)
             base = f"http://127.0.0.1:{web_port}"
             http = requests.Session()
             http.headers["Authorization"] = f"Bearer {key}"
@@ -80,16 +86,10 @@ def bench_backup(sizes: Sizes, log=print) -> dict[str, float]:
                     http.get(base + "/servers", timeout=2)
                     break
                 except requests.ConnectionError:
-                    if time.monotonic() > deadline or processes[0].poll() is not None:
+                    if time.monotonic() > deadline or web.poll() is not None:
                         tail = (work / "web.log").read_text(errors="replace")[-3000:]
                         raise RuntimeError(f"the dbapi web process did not answer:\n{tail}") from None
                     time.sleep(0.1)
-            # The worker only once the web process answers: both create dbapi's SQLite schema when it is missing,
-            # and two processes doing it at the same moment make one fail ("table databases already exists").
-            worker_log = (work / "worker.log").open("wb")
-            worker = subprocess.Popen([PYTHON, "-m", "dbapi.worker", "--logging-level", "WARNING"], env=environ,
-                                      cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
-            processes.append(worker)
 
             def wait(operation_id: str) -> dict:
                 while True:

@@ -18,6 +18,7 @@ from sqlalchemy import event
 from dbapi.config import Settings
 from dbapi.models import db
 from dbapi.pgtools import PgServer
+from dbapi.schema import create_schema
 from dbapi.storage import Storage, storage_from_config
 
 @dataclass
@@ -51,7 +52,8 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     with app.app_context():
         if settings.database_url.startswith("sqlite"):
             event.listen(db.engine, "connect", _sqlite_pragmas)
-        db.create_all()
+        # Web and worker processes start together on a fresh database: creation is serialised across them.
+        create_schema(db.engine, db.metadata)
     redis = _redis_connection(settings)
     app.extensions["dbapi"] = Runtime(
         settings=settings,

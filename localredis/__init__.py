@@ -80,9 +80,13 @@ def is_alive(identity: list[float] | None) -> bool:
 
 
 @contextmanager
-def locked(folder: Path) -> Iterator[None]:
-    """The folder's start/stop lock, held across processes (flock: released if its holder dies)."""
-    with open(folder / LOCK, "a+") as handle:
+def locked(folder: Path, name: str = LOCK) -> Iterator[None]:
+    """An exclusive lock on `<folder>/<name>` held across processes (flock: released if its holder dies).
+
+    With the default name, the folder's server start/stop lock; other names lock other things kept in a folder
+    (dbapi's SQLite schema creation, say) and are independent of it.
+    """
+    with open(folder / name, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -1,7 +1,11 @@
+import hashlib
 import logging
+from contextlib import nullcontext
 from logging.config import fileConfig
+from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import text
 
 from app.models.base import trigram_available
 
@@ -74,6 +78,24 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+# Upgrades started together (a release step on every machine, an init container per replica) take turns: on
+# PostgreSQL under a transaction-level advisory lock taken before Alembic reads the current revision (its DDL is
+# transactional, so the next one sees the committed revision and has nothing left to do); on a SQLite file under a
+# file lock next to it (localredis's flock helper; released by the kernel if its holder dies).
+SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"admin-panel.schema").digest()[:8], "big", signed=True)
+
+
+def sqlite_file_lock(engine):
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return nullcontext()
+    import localredis  # its flock helper only: no server is started
+
+    path = Path(database).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return localredis.locked(path.parent, path.name + ".schema.lock")
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -111,7 +133,7 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with sqlite_file_lock(connectable), connectable.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -119,6 +141,8 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             context.run_migrations()
 
 
