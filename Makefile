@@ -31,13 +31,14 @@ tools:
 test: install tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The long campaigns: the fault campaign with more rounds (FAULT_SEED=<n> replays one; figures in
+# The long campaigns: the start races with more rounds (RACE_ROUNDS), the fault campaign with more rounds (FAULT_SEED=<n> replays one; figures in
 # bench/results/faults.json), the fuzzers and schemathesis with many more examples (HYPOTHESIS_PROFILE=long).
 FAULT_ROUNDS ?= 12
 test-long: install tools
 	@mkdir -p bench/results
-	FAULT_ROUNDS=$(FAULT_ROUNDS) FAULT_REPORT=bench/results/faults.json HYPOTHESIS_PROFILE=long \
-	  $(BIN)/pytest tests/faults tests/fuzz tests/api/test_schemathesis.py tests/dbapi/test_schemathesis.py $(PYTEST_ARGS)
+	FAULT_ROUNDS=$(FAULT_ROUNDS) FAULT_REPORT=bench/results/faults.json HYPOTHESIS_PROFILE=long RACE_ROUNDS=3 \
+	  $(BIN)/pytest tests/faults tests/fuzz tests/api/test_schemathesis.py tests/dbapi/test_schemathesis.py \
+	  tests/dbapi/test_concurrent_start.py tests/test_concurrent_migrations.py $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python scripts/demo.py
