@@ -8,6 +8,7 @@ and fails the run.
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
+from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
 from flask.testing import FlaskClient
@@ -24,6 +26,7 @@ from app import create_app
 from app.config import Settings
 from app.extensions import db, limiter
 from app.models import Base, User
+from app.models import users as users_model
 from app.operations import accounts
 
 pytest_plugins = ["tests.secret_leaks", "tests.fixtures.sandbox", "tests.fixtures.demo"]
@@ -38,6 +41,13 @@ hypothesis_settings.register_profile("long", max_examples=2000, deadline=None, d
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PASSWORD = "correct horse battery staple"
+
+# Passwords the tests set are hashed with werkzeug's scrypt at a cheap work factor (N=2**10 instead of werkzeug's
+# default 2**15, which is about 0.1-0.2 s per hash on a loaded CI runner): every signed-in test makes one hash for its
+# user and checks one at sign-in. The check reads the factor from the stored hash, so sign-in works unchanged; the
+# panel itself keeps werkzeug's default (tests/test_password_hashing.py).
+TEST_PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+users_model.generate_password_hash = functools.partial(generate_password_hash, method=TEST_PASSWORD_HASH_METHOD)
 
 
 def _embedded_redis_servers(session) -> list:
