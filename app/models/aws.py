@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, trigram_index, utcnow
@@ -16,11 +16,6 @@ class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
         *(trigram_index("instances", column) for column in ("name", "aws_id", "private_ip", "public_ip")),
-        # One per sort of the instances list (the sort column, then the name that breaks its ties).
-        Index("ix_instances_region_name", "aws_region", "name"),
-        Index("ix_instances_role_name", "role", "name"),
-        Index("ix_instances_state_name", "state", "name"),
-        Index("ix_instances_launched_at_name", "launched_at", "name"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +40,16 @@ class Instance(Base):
     maintenance_events: Mapped[list[MaintenanceEvent]] = relationship(
         back_populates="instance", order_by="MaintenanceEvent.not_before"
     )
+
+
+# One per sort of the instances list, in its keyset order: the sort column, the name shown (the AWS id when there is
+# no Name tag) that breaks its ties, the id (app/queries/instance_listing.py SORTS; expressions, on both dialects).
+_LABEL = func.coalesce(Instance.name, Instance.aws_id)
+Index("ix_instances_label", _LABEL, Instance.aws_id, Instance.id)
+Index("ix_instances_region_label", Instance.aws_region, _LABEL, Instance.id)
+Index("ix_instances_role_label", Instance.role, _LABEL, Instance.id)
+Index("ix_instances_state_label", Instance.state, _LABEL, Instance.id)
+Index("ix_instances_launched_label", func.coalesce(Instance.launched_at, Instance.synced_at), _LABEL, Instance.id)
 
 
 class LoadBalancer(Base):

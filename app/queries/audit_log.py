@@ -11,7 +11,7 @@ from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Database
-from app.queries.paging import Page, paginate
+from app.queries.paging import Page, seek_paginate
 from app.redaction import MASK, redact
 
 PER_PAGE = 50
@@ -50,9 +50,16 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
+# Newest first; the id orders events of one instant. Each filter has its index (app/models/audit.py).
+EVENT_KEYS = [(AuditEvent.at, True), (AuditEvent.id, True)]
+
+
 def filtered_events(filters: AuditFilters) -> Select:
     """The events matching `filters`, newest first."""
-    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    return _filtered(select(AuditEvent), filters).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+
+
+def _filtered(query: Select, filters: AuditFilters) -> Select:
     if filters.actor:
         query = query.where(AuditEvent.actor == filters.actor)
     if filters.action and filters.action.endswith("."):
@@ -76,9 +83,13 @@ def filtered_events(filters: AuditFilters) -> Select:
     return query
 
 
-def audit_page(session: Session, filters: AuditFilters, page: int) -> Page[AuditEvent]:
-    """One page of matching events, newest first."""
-    return paginate(session, filtered_events(filters), page, PER_PAGE)
+def audit_page(session: Session, filters: AuditFilters, page: int = 1, per_page: int = PER_PAGE, *,
+               after: str | None = None, before: str | None = None) -> Page[AuditEvent]:
+    """One page of matching events, newest first: page `page`, or the page after / before a cursor of a Next /
+    Previous link (keyset-paged; `BadCursor` when the cursor does not decode)."""
+    return seek_paginate(session, _filtered(select(AuditEvent), filters), EVENT_KEYS,
+                         count_query=_filtered(select(AuditEvent.id), filters), per_page=per_page, page=page,
+                         after=after, before=before)
 
 
 def events_for_export(session: Session, filters: AuditFilters) -> Iterator[AuditEvent]:
