@@ -44,12 +44,16 @@ class Instance(Base):
 
 # One per sort of the instances list, in its keyset order: the sort column, the name shown (the AWS id when there is
 # no Name tag) that breaks its ties, the id (app/queries/instance_listing.py SORTS; expressions, on both dialects).
+# Then the plain columns the expressions read: PostgreSQL answers a numbered page's key-only OFFSET scan from the
+# index alone only when it holds them.
 _LABEL = func.coalesce(Instance.name, Instance.aws_id)
-Index("ix_instances_label", _LABEL, Instance.aws_id, Instance.id)
-Index("ix_instances_region_label", Instance.aws_region, _LABEL, Instance.id)
-Index("ix_instances_role_label", Instance.role, _LABEL, Instance.id)
-Index("ix_instances_state_label", Instance.state, _LABEL, Instance.id)
-Index("ix_instances_launched_label", func.coalesce(Instance.launched_at, Instance.synced_at), _LABEL, Instance.id)
+_LABEL_COLUMNS = (Instance.name, Instance.aws_id)
+Index("ix_instances_label", _LABEL, Instance.aws_id, Instance.id, Instance.name)
+Index("ix_instances_region_label", Instance.aws_region, _LABEL, Instance.id, *_LABEL_COLUMNS)
+Index("ix_instances_role_label", Instance.role, _LABEL, Instance.id, *_LABEL_COLUMNS)
+Index("ix_instances_state_label", Instance.state, _LABEL, Instance.id, *_LABEL_COLUMNS)
+Index("ix_instances_launched_label", func.coalesce(Instance.launched_at, Instance.synced_at), _LABEL, Instance.id,
+      Instance.launched_at, Instance.synced_at, *_LABEL_COLUMNS)
 
 
 class LoadBalancer(Base):

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import Select, String, cast, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Database
+from app.queries import index_walk
 from app.queries.paging import Page, seek_paginate
 from app.redaction import MASK, redact
 
@@ -98,16 +99,9 @@ def events_for_export(session: Session, filters: AuditFilters) -> Iterator[Audit
 
 
 def distinct_values(session: Session, column_name: str, limit: int = CHOICES_LIMIT) -> list[str]:
-    """The distinct values of an indexed column, smallest first, by walking its index one value at a time.
-
-    A recursive "next value greater than the last" costs one index probe per distinct value, where SELECT DISTINCT
-    reads every row: the log holds millions of events but a few dozen actors and actions.
-    """
-    column = AuditEvent.__table__.c[column_name]
-    walk = select(func.min(column).label("value")).cte("walk", recursive=True)
-    following = select(func.min(column)).where(column > walk.c.value).scalar_subquery()
-    walk = walk.union_all(select(following.label("value")).where(walk.c.value.is_not(None)))
-    return list(session.scalars(select(walk.c.value).where(walk.c.value.is_not(None)).limit(limit)))
+    """The distinct values of an indexed column, smallest first, by walking its index one value at a time (the
+    log holds millions of events but a few dozen actors and actions)."""
+    return index_walk.distinct_values(session, AuditEvent.__table__.c[column_name], limit=limit)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import DnsRecord, DnsZone
+from app.queries.index_walk import distinct_values
 from app.queries.paging import Page, paginate, seek_paginate
 from app.queries.text_search import contains_text
 
@@ -85,10 +86,8 @@ def list_zone_records(
 
 
 def zone_record_types(session: Session, zone_id: int) -> list[str]:
-    """The record types present in a zone (what the type filter offers)."""
-    return list(session.scalars(
-        select(DnsRecord.type).where(DnsRecord.zone_id == zone_id).distinct().order_by(DnsRecord.type)
-    ))
+    """The record types present in a zone (what the type filter offers), by a walk of ix_dns_records_zone_type_name."""
+    return distinct_values(session, DnsRecord.type, DnsRecord.zone_id == zone_id)
 
 
 def zone_by_id(session: Session, zone_id: int) -> DnsZone | None:

@@ -17,19 +17,22 @@ branch_labels = None
 depends_on = None
 
 # The instances list sorts by the name it shows (the AWS id without a Name tag) and, for never-launched instances,
-# by when they were first seen: expression indexes (PostgreSQL and SQLite both have them).
+# by when they were first seen: expression indexes (PostgreSQL and SQLite both have them), followed by the plain
+# columns they read so that PostgreSQL can scan them index-only (a numbered page's key-only OFFSET scan).
 LABEL = sa.text('coalesce(name, aws_id)')
 LAUNCHED = sa.text('coalesce(launched_at, synced_at)')
 CREATED = [
-    ('ix_instances_label', 'instances', [LABEL, 'aws_id', 'id']),
-    ('ix_instances_region_label', 'instances', ['aws_region', LABEL, 'id']),
-    ('ix_instances_role_label', 'instances', ['role', LABEL, 'id']),
-    ('ix_instances_state_label', 'instances', ['state', LABEL, 'id']),
-    ('ix_instances_launched_label', 'instances', [LAUNCHED, LABEL, 'id']),
+    ('ix_instances_label', 'instances', [LABEL, 'aws_id', 'id', 'name']),
+    ('ix_instances_region_label', 'instances', ['aws_region', LABEL, 'id', 'name', 'aws_id']),
+    ('ix_instances_role_label', 'instances', ['role', LABEL, 'id', 'name', 'aws_id']),
+    ('ix_instances_state_label', 'instances', ['state', LABEL, 'id', 'name', 'aws_id']),
+    ('ix_instances_launched_label', 'instances',
+     [LAUNCHED, LABEL, 'id', 'launched_at', 'synced_at', 'name', 'aws_id']),
     ('ix_dns_records_zone_name_type', 'dns_records', ['zone_id', 'name', 'type', 'id']),
     ('ix_dns_records_zone_type_name', 'dns_records', ['zone_id', 'type', 'name', 'id']),
-    ('ix_audit_events_at_id', 'audit_events', ['at', 'id']),
-    ('ix_audit_events_actor_at_id', 'audit_events', ['actor', 'at', 'id']),
+    # The action last: the default view leaves sign-ins out, and stays index-only.
+    ('ix_audit_events_at_id', 'audit_events', ['at', 'id', 'action']),
+    ('ix_audit_events_actor_at_id', 'audit_events', ['actor', 'at', 'id', 'action']),
     ('ix_audit_events_action_at_id', 'audit_events', ['action', 'at', 'id']),
 ]
 # What the new ones replace (each a prefix of one above, or on a nullable key a keyset cannot use).
