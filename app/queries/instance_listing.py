@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, joinedload
 from app.models import (
     Cluster, DnsRecord, Instance, LoadBalancer, LoadBalancerMember, MaintenanceEvent,
 )
-from app.queries.index_walk import distinct_values
+from app.queries.index_walk import distinct_values_of
 from app.queries.paging import Page, seek_paginate
 from app.queries.text_search import contains_text
 
@@ -172,12 +172,12 @@ def list_instances(
 
 def instance_filter_options(session: Session) -> InstanceFilterOptions:
     """The values the filters offer, taken from the instances the panel knows."""
-    # Index walks, not SELECT DISTINCT: a handful of values among thousands of instances.
+    # Index walks, not SELECT DISTINCT: a handful of values among thousands of instances, in one statement.
+    walked = distinct_values_of(session, {"regions": Instance.aws_region, "roles": Instance.role,
+                                          "states": Instance.state})
     return InstanceFilterOptions(
-        regions=distinct_values(session, Instance.aws_region),
-        roles=distinct_values(session, Instance.role),
+        regions=walked["regions"], roles=walked["roles"], states=walked["states"],
         clusters=list(session.scalars(select(Cluster.name).order_by(Cluster.name))),
-        states=distinct_values(session, Instance.state),
     )
 
 
