@@ -16,11 +16,12 @@ from app.queries.text_search import contains_text
 PER_PAGE = 100
 DIRECTIONS = ("asc", "desc")
 # Keyset sort keys must never be NULL: an instance is listed (and sorted) under the name the page shows, its AWS id
-# when it has no Name tag; one never launched sorts by when it was first seen. Each key has its index (app/models/aws.py).
-LABEL = func.coalesce(Instance.name, Instance.aws_id)
-LAUNCHED = func.coalesce(Instance.launched_at, Instance.synced_at)
+# when it has no Name tag; one never launched sorts by when it was first seen (columns the database generates, each
+# sort with its index: app/models/aws.py).
+LABEL = Instance.list_label
+LAUNCHED = Instance.list_launched
 SORTS = {
-    "name": (LABEL, Instance.aws_id),
+    "name": (LABEL,),  # then the id, as every sort (narrow keys: the numbered pages' key walk stays index-only)
     "region": (Instance.aws_region, LABEL),
     "role": (Instance.role, LABEL),
     "state": (Instance.state, LABEL),
@@ -157,7 +158,9 @@ def list_instances(
     rows = _filtered(
         select(Instance, record_count).outerjoin(Instance.cluster).options(joinedload(Instance.cluster)), filters
     )
-    count = _filtered(select(Instance.id).outerjoin(Instance.cluster), filters)
+    # Joined to clusters only when filtered by one: even a join PostgreSQL removes keeps its key walk off the index.
+    lean = select(Instance.id) if filters.cluster is None else select(Instance.id).outerjoin(Instance.cluster)
+    count = _filtered(lean, filters)
     result = seek_paginate(session, rows, keys, count_query=count, per_page=per_page, page=page, after=after,
                            before=before, scalars=False)
     ids = [instance.id for instance, _ in result.items]

@@ -9,6 +9,8 @@ Create Date: 2026-12-02 06:40:00.000000
 from alembic import op
 import sqlalchemy as sa
 
+import app.models.base
+
 
 # revision identifiers, used by Alembic.
 revision = '0014_lists'
@@ -17,17 +19,18 @@ branch_labels = None
 depends_on = None
 
 # The instances list sorts by the name it shows (the AWS id without a Name tag) and, for never-launched instances,
-# by when they were first seen: expression indexes (PostgreSQL and SQLite both have them), followed by the plain
-# columns they read so that PostgreSQL can scan them index-only (a numbered page's key-only OFFSET scan).
-LABEL = sa.text('coalesce(name, aws_id)')
-LAUNCHED = sa.text('coalesce(launched_at, synced_at)')
+# by when they were first seen: stored columns the database generates (SQLite adds those by rebuilding the table),
+# so the indexes are plain and narrow (a numbered page's key-only walk is an index-only scan).
+GENERATED = [
+    ('list_label', sa.String(length=255), 'coalesce(name, aws_id)'),
+    ('list_launched', app.models.base.UtcDateTime(), 'coalesce(launched_at, synced_at)'),
+]
 CREATED = [
-    ('ix_instances_label', 'instances', [LABEL, 'aws_id', 'id', 'name']),
-    ('ix_instances_region_label', 'instances', ['aws_region', LABEL, 'id', 'name', 'aws_id']),
-    ('ix_instances_role_label', 'instances', ['role', LABEL, 'id', 'name', 'aws_id']),
-    ('ix_instances_state_label', 'instances', ['state', LABEL, 'id', 'name', 'aws_id']),
-    ('ix_instances_launched_label', 'instances',
-     [LAUNCHED, LABEL, 'id', 'launched_at', 'synced_at', 'name', 'aws_id']),
+    ('ix_instances_label', 'instances', ['list_label', 'id']),
+    ('ix_instances_region_label', 'instances', ['aws_region', 'list_label', 'id']),
+    ('ix_instances_role_label', 'instances', ['role', 'list_label', 'id']),
+    ('ix_instances_state_label', 'instances', ['state', 'list_label', 'id']),
+    ('ix_instances_launched_label', 'instances', ['list_launched', 'list_label', 'id']),
     ('ix_dns_records_zone_name_type', 'dns_records', ['zone_id', 'name', 'type', 'id']),
     ('ix_dns_records_zone_type_name', 'dns_records', ['zone_id', 'type', 'name', 'id']),
     # The action last: the default view leaves sign-ins out, and stays index-only.
@@ -49,6 +52,9 @@ DROPPED = [
 
 
 def upgrade():
+    with op.batch_alter_table('instances') as batch_op:
+        for column, column_type, expression in GENERATED:
+            batch_op.add_column(sa.Column(column, column_type, sa.Computed(expression, persisted=True), nullable=True))
     for name, table, columns in CREATED:
         op.create_index(name, table, columns, unique=False)
     for name, table, _ in DROPPED:
@@ -60,3 +66,6 @@ def downgrade():
         op.create_index(name, table, columns, unique=False)
     for name, table, _ in reversed(CREATED):
         op.drop_index(name, table_name=table)
+    with op.batch_alter_table('instances') as batch_op:
+        for column, _, _ in reversed(GENERATED):
+            batch_op.drop_column(column)
