@@ -123,6 +123,52 @@ def web_pages(found: dict[str, object], panel: Panel, only: tuple[str, ...] | No
     }
 
 
+def fill_deep_lists(environ: dict[str, str], zone_id: int) -> dict[str, int]:
+    """bench/list_depth.py's top-up (page 200 of the instances, zone records and audit lists), then VACUUM ANALYZE
+    of those tables: what autovacuum gives a live server's bulk-loaded tables (statistics, and the visibility map
+    index-only scans need)."""
+    from app import create_app
+    from app.config import Settings
+    from app.extensions import db
+    from bench.list_depth import fill_depth
+
+    app = create_app(Settings.from_env(environ))
+    with app.app_context():
+        counts = fill_depth(db.session, zone_id)
+        with db.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "VACUUM ANALYZE instances, dns_records, audit_events")
+        db.session.remove()
+        db.engine.dispose()
+    return counts
+
+
+def bench_deep_lists(environ: dict[str, str], found: dict[str, object], panel: Panel, sizes: Sizes,
+                     baseline_ms: float, log) -> dict[str, float]:
+    """Page 1 and page 200 of the instances, zone records and audit lists over tables topped up for depth (after
+    the other figures, which keep the large data set's sizes): `<list>_page200_*` and `<list>_depth_ratio`."""
+    from bench.list_depth import DEPTH_RATIOS, deep_pages
+
+    tick = time.perf_counter()
+    counts = fill_deep_lists(environ, found["zone_id"])
+    log(f"  deep lists: {counts['instances']} instances, {counts['records']} zone records,"
+        f" {counts['audit_events']} audit events in {time.perf_counter() - tick:.1f} s")
+    web: dict[str, float] = {}
+    for name, path in deep_pages(found["zone_id"]).items():
+        for _ in range(2):  # one per gunicorn worker
+            panel.get(path)
+        figures = panel.measure(path, sizes.web_seconds)
+        web[f"{name}_p50_ms"], web[f"{name}_p95_ms"] = figures["p50_ms"], figures["p95_ms"]
+        web[f"{name}_ratio"] = figures["p50_ms"] / baseline_ms
+        log(f"  {name:<22} p50 {figures['p50_ms']:7.1f} ms  p95 {figures['p95_ms']:7.1f} ms"
+            f"  ({figures['requests']} requests, {figures['tool']})")
+    for key, (deep, first) in DEPTH_RATIOS.items():
+        web[key] = web[f"{deep}_p50_ms"] / web[f"{first}_p50_ms"]
+    web.update({"deep_instances": counts["instances"], "deep_records": counts["records"],
+                "deep_audit_events": counts["audit_events"]})
+    return web
+
+
 def bench_web(sizes: Sizes, apps: int | None = None, only: tuple[str, ...] | None = None,
               log=print) -> tuple[dict[str, float], dict[str, float]]:
     """The `web.*` and `monit.*` figures (with `apps` / `only`: the scale curve's application page)."""
@@ -165,6 +211,8 @@ def bench_web(sizes: Sizes, apps: int | None = None, only: tuple[str, ...] | Non
                     web["cursor_depth_ratio"] = web["apps_cursor200_p50_ms"] / web["apps_list_p50_ms"]
                     web["rows"] = apps
                 monit = {} if only else bench_monit(panel, found, sizes, web["baseline_p50_ms"], log)
+                if not only:
+                    web.update(bench_deep_lists(environ, found, panel, sizes, web["baseline_p50_ms"], log))
                 return web, monit
             finally:
                 panel.close()

@@ -25,7 +25,9 @@ class DnsZone(Base):
 class DnsRecord(Base):
     __tablename__ = "dns_records"
     __table_args__ = (
-        Index("ix_dns_records_zone_name", "zone_id", "name"),
+        # A zone's records in the list's order (name, type, id), and of one type in that order: keyset pages.
+        Index("ix_dns_records_zone_name_type", "zone_id", "name", "type", "id"),
+        Index("ix_dns_records_zone_type_name", "zone_id", "type", "name", "id"),
         trigram_index("dns_records", "name"),
         trigram_index("dns_records", "content"),
     )

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import Select, String, cast, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Database
-from app.queries.paging import Page, paginate
+from app.queries import index_walk
+from app.queries.paging import Page, seek_paginate
 from app.redaction import MASK, redact
 
 PER_PAGE = 50
@@ -50,9 +51,16 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
+# Newest first; the id orders events of one instant. Each filter has its index (app/models/audit.py).
+EVENT_KEYS = [(AuditEvent.at, True), (AuditEvent.id, True)]
+
+
 def filtered_events(filters: AuditFilters) -> Select:
     """The events matching `filters`, newest first."""
-    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    return _filtered(select(AuditEvent), filters).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+
+
+def _filtered(query: Select, filters: AuditFilters) -> Select:
     if filters.actor:
         query = query.where(AuditEvent.actor == filters.actor)
     if filters.action and filters.action.endswith("."):
@@ -76,9 +84,13 @@ def filtered_events(filters: AuditFilters) -> Select:
     return query
 
 
-def audit_page(session: Session, filters: AuditFilters, page: int) -> Page[AuditEvent]:
-    """One page of matching events, newest first."""
-    return paginate(session, filtered_events(filters), page, PER_PAGE)
+def audit_page(session: Session, filters: AuditFilters, page: int = 1, per_page: int = PER_PAGE, *,
+               after: str | None = None, before: str | None = None) -> Page[AuditEvent]:
+    """One page of matching events, newest first: page `page`, or the page after / before a cursor of a Next /
+    Previous link (keyset-paged; `BadCursor` when the cursor does not decode)."""
+    return seek_paginate(session, _filtered(select(AuditEvent), filters), EVENT_KEYS,
+                         count_query=_filtered(select(AuditEvent.id), filters), per_page=per_page, page=page,
+                         after=after, before=before)
 
 
 def events_for_export(session: Session, filters: AuditFilters) -> Iterator[AuditEvent]:
@@ -87,16 +99,9 @@ def events_for_export(session: Session, filters: AuditFilters) -> Iterator[Audit
 
 
 def distinct_values(session: Session, column_name: str, limit: int = CHOICES_LIMIT) -> list[str]:
-    """The distinct values of an indexed column, smallest first, by walking its index one value at a time.
-
-    A recursive "next value greater than the last" costs one index probe per distinct value, where SELECT DISTINCT
-    reads every row: the log holds millions of events but a few dozen actors and actions.
-    """
-    column = AuditEvent.__table__.c[column_name]
-    walk = select(func.min(column).label("value")).cte("walk", recursive=True)
-    following = select(func.min(column)).where(column > walk.c.value).scalar_subquery()
-    walk = walk.union_all(select(following.label("value")).where(walk.c.value.is_not(None)))
-    return list(session.scalars(select(walk.c.value).where(walk.c.value.is_not(None)).limit(limit)))
+    """The distinct values of an indexed column, smallest first, by walking its index one value at a time (the
+    log holds millions of events but a few dozen actors and actions)."""
+    return index_walk.distinct_values(session, AuditEvent.__table__.c[column_name], limit=limit)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import DnsRecord, DnsZone
-from app.queries.paging import Page, paginate
+from app.queries.index_walk import distinct_values
+from app.queries.paging import Page, paginate, seek_paginate
 from app.queries.text_search import contains_text
 
 PER_PAGE = 100
@@ -62,24 +63,31 @@ def _filtered(query: Select, zone_id: int, filters: RecordFilters) -> Select:
     return query
 
 
+# Name, then type (an A and an AAAA of one name), then id: the index ix_dns_records_zone_name_type serves it.
+RECORD_KEYS = [(DnsRecord.name, False), (DnsRecord.type, False), (DnsRecord.id, False)]
+
+
 def list_zone_records(
-    session: Session, zone_id: int, filters: RecordFilters, page: int = 1, per_page: int = PER_PAGE
+    session: Session, zone_id: int, filters: RecordFilters, page: int = 1, per_page: int = PER_PAGE, *,
+    after: str | None = None, before: str | None = None,
 ) -> Page[DnsRecord]:
-    """One page of a zone's records by name, each with its instance, load balancer and app loaded."""
+    """One page of a zone's records by name, each with its instance, load balancer and app loaded.
+
+    Keyset-paged: page `page`, or the page after / before a cursor (`BadCursor` when it does not decode).
+    """
     rows = _filtered(
         select(DnsRecord).options(
             joinedload(DnsRecord.instance), joinedload(DnsRecord.load_balancer), joinedload(DnsRecord.app)
         ),
         zone_id, filters,
-    ).order_by(DnsRecord.name, DnsRecord.type, DnsRecord.id)
-    return paginate(session, rows, page, per_page, count_query=_filtered(select(DnsRecord.id), zone_id, filters))
+    )
+    return seek_paginate(session, rows, RECORD_KEYS, count_query=_filtered(select(DnsRecord.id), zone_id, filters),
+                         per_page=per_page, page=page, after=after, before=before)
 
 
 def zone_record_types(session: Session, zone_id: int) -> list[str]:
-    """The record types present in a zone (what the type filter offers)."""
-    return list(session.scalars(
-        select(DnsRecord.type).where(DnsRecord.zone_id == zone_id).distinct().order_by(DnsRecord.type)
-    ))
+    """The record types present in a zone (what the type filter offers), by a walk of ix_dns_records_zone_type_name."""
+    return distinct_values(session, DnsRecord.type, DnsRecord.zone_id == zone_id)
 
 
 def zone_by_id(session: Session, zone_id: int) -> DnsZone | None:

@@ -9,17 +9,23 @@ from sqlalchemy.orm import Session, joinedload
 from app.models import (
     Cluster, DnsRecord, Instance, LoadBalancer, LoadBalancerMember, MaintenanceEvent,
 )
-from app.queries.paging import Page, paginate
+from app.queries.index_walk import distinct_values_of
+from app.queries.paging import Page, seek_paginate
 from app.queries.text_search import contains_text
 
 PER_PAGE = 100
 DIRECTIONS = ("asc", "desc")
+# Keyset sort keys must never be NULL: an instance is listed (and sorted) under the name the page shows, its AWS id
+# when it has no Name tag; one never launched sorts by when it was first seen (columns the database generates, each
+# sort with its index: app/models/aws.py).
+LABEL = Instance.list_label
+LAUNCHED = Instance.list_launched
 SORTS = {
-    "name": (Instance.name, Instance.aws_id),
-    "region": (Instance.aws_region, Instance.name),
-    "role": (Instance.role, Instance.name),
-    "state": (Instance.state, Instance.name),
-    "launched_at": (Instance.launched_at, Instance.name),
+    "name": (LABEL,),  # then the id, as every sort (narrow keys: the numbered pages' key walk stays index-only)
+    "region": (Instance.aws_region, LABEL),
+    "role": (Instance.role, LABEL),
+    "state": (Instance.state, LABEL),
+    "launched_at": (LAUNCHED, LABEL),
 }
 
 
@@ -133,9 +139,13 @@ def _scheduled_events_by_instance(session: Session, instance_ids: list[int]) -> 
 
 def list_instances(
     session: Session, filters: InstanceFilters, sort: str = "name", direction: str = "asc", page: int = 1,
-    per_page: int = PER_PAGE,
+    per_page: int = PER_PAGE, *, after: str | None = None, before: str | None = None,
 ) -> Page[InstanceRow]:
-    """One page of instances matching `filters`, each with its load balancers, DNS count and scheduled events."""
+    """One page of instances matching `filters`, each with its load balancers, DNS count and scheduled events.
+
+    Keyset-paged like the applications list: page `page`, or the page after / before a cursor of a Next / Previous
+    link (`BadCursor` when it does not decode).
+    """
     if sort not in SORTS or direction not in DIRECTIONS:
         raise ValueError(f"unknown sort {sort!r} {direction!r}")
     record_count = (
@@ -144,12 +154,15 @@ def list_instances(
     )
     primary, *tiebreaks = SORTS[sort]
     # Only the chosen column flips; ties stay in ascending name order, which is what people scan for.
-    order = [primary.desc() if direction == "desc" else primary.asc(), *tiebreaks]
+    keys = [(primary, direction == "desc"), *((column, False) for column in tiebreaks), (Instance.id, False)]
     rows = _filtered(
         select(Instance, record_count).outerjoin(Instance.cluster).options(joinedload(Instance.cluster)), filters
-    ).order_by(*order, Instance.id)
-    count = _filtered(select(Instance.id).outerjoin(Instance.cluster), filters)
-    result = paginate(session, rows, page, per_page, count_query=count, scalars=False)
+    )
+    # Joined to clusters only when filtered by one: even a join PostgreSQL removes keeps its key walk off the index.
+    lean = select(Instance.id) if filters.cluster is None else select(Instance.id).outerjoin(Instance.cluster)
+    count = _filtered(lean, filters)
+    result = seek_paginate(session, rows, keys, count_query=count, per_page=per_page, page=page, after=after,
+                           before=before, scalars=False)
     ids = [instance.id for instance, _ in result.items]
     load_balancers = _load_balancers_by_instance(session, ids) if ids else {}
     events = _scheduled_events_by_instance(session, ids) if ids else {}
@@ -162,11 +175,12 @@ def list_instances(
 
 def instance_filter_options(session: Session) -> InstanceFilterOptions:
     """The values the filters offer, taken from the instances the panel knows."""
+    # Index walks, not SELECT DISTINCT: a handful of values among thousands of instances, in one statement.
+    walked = distinct_values_of(session, {"regions": Instance.aws_region, "roles": Instance.role,
+                                          "states": Instance.state})
     return InstanceFilterOptions(
-        regions=list(session.scalars(select(Instance.aws_region).distinct().order_by(Instance.aws_region))),
-        roles=list(session.scalars(select(Instance.role).distinct().order_by(Instance.role))),
+        regions=walked["regions"], roles=walked["roles"], states=walked["states"],
         clusters=list(session.scalars(select(Cluster.name).order_by(Cluster.name))),
-        states=list(session.scalars(select(Instance.state).distinct().order_by(Instance.state))),
     )
 
 

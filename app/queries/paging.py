@@ -266,6 +266,8 @@ def _checked(keys: Sequence[SortKey], values: list[Any]) -> list[Any]:
             continue
         if value is None or not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise BadCursor("the page cursor is for another sort order")
+        if isinstance(value, datetime) and value.tzinfo is None:  # every timestamp column is UTC-aware
+            raise BadCursor("the page cursor is not one this list wrote")
     if not isinstance(position, int) or isinstance(position, bool) or position < 0:
         raise BadCursor("the page cursor is not one this list wrote")
     return values

@@ -13,8 +13,9 @@ from flask_login import login_required
 from app.extensions import db
 from app.models import AuditEvent, utcnow
 from app.queries import audit_log
+from app.queries.paging import BadCursor
 from app.views.audit_links import job_url, target_url
-from app.views.query_reader import QueryReader
+from app.views.query_reader import QueryReader, cursor_param
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 CSV_COLUMNS = ("at", "actor", "action", "target_type", "target_id", "target", "change", "request_id")
@@ -63,7 +64,12 @@ def read_filters(reader: QueryReader) -> audit_log.AuditFilters:
 def index():
     reader = QueryReader(request.args)
     filters = read_filters(reader)
-    page = audit_log.audit_page(db.session, filters, reader.page())
+    try:
+        page = audit_log.audit_page(db.session, filters, reader.page(), after=cursor_param(reader, "after"),
+                                    before=cursor_param(reader, "before"))
+    except BadCursor as error:
+        reader.errors.append(f"Bad page link ({error}): showing the first page.")
+        page = audit_log.audit_page(db.session, filters)
     database_apps = audit_log.database_apps(db.session, page.items)
     rows = [AuditRow(event, audit_log.field_changes(event.before, event.after), audit_log.masked_json(event),
                      target_url(event, database_apps), job_url(event)) for event in page.items]

@@ -9,8 +9,9 @@ from app.extensions import db
 from app.models import Instance
 from app.operations.dangling import dangling_records
 from app.queries import dns_listing
+from app.queries.paging import BadCursor
 from app.views.htmx import render_page
-from app.views.query_reader import QueryReader
+from app.views.query_reader import QueryReader, cursor_param
 
 bp = Blueprint("dns", __name__, url_prefix="/dns")
 
@@ -40,7 +41,13 @@ def zone(zone_id: int):
     record_type = reader.optional_choice("type", RECORD_TYPES, label="record type")
     filters = dns_listing.RecordFilters(q=reader.text("q", max_length=255), type=record_type,
                                         dangling_only=reader.flag("dangling") is True)
-    page = dns_listing.list_zone_records(db.session, zone_id, filters, reader.page())
+    try:
+        page = dns_listing.list_zone_records(db.session, zone_id, filters, reader.page(),
+                                             after=cursor_param(reader, "after"),
+                                             before=cursor_param(reader, "before"))
+    except BadCursor as error:
+        reader.errors.append(f"Bad page link ({error}): showing the first page.")
+        page = dns_listing.list_zone_records(db.session, zone_id, filters)
     params = {"q": filters.q, "type": filters.type, "dangling": "yes" if filters.dangling_only else None}
     params = {key: value for key, value in params.items() if value}
     status = 400 if reader.errors else 404 if page.past_end else 200

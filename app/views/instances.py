@@ -8,8 +8,9 @@ from app.extensions import db
 from app.models import utcnow
 from app.queries import instance_listing
 from app.queries.load_balancer_overview import instance_dependents
+from app.queries.paging import BadCursor
 from app.views.htmx import render_page
-from app.views.query_reader import QueryReader, flag_param
+from app.views.query_reader import QueryReader, cursor_param, flag_param
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 
@@ -31,7 +32,13 @@ def index():
     )
     sort = reader.choice("sort", instance_listing.SORTS, "name")
     direction = reader.choice("dir", instance_listing.DIRECTIONS, "asc")
-    page = instance_listing.list_instances(db.session, filters, sort, direction, reader.page())
+    try:
+        page = instance_listing.list_instances(db.session, filters, sort, direction, reader.page(),
+                                               after=cursor_param(reader, "after"),
+                                               before=cursor_param(reader, "before"))
+    except BadCursor as error:
+        reader.errors.append(f"Bad page link ({error}): showing the first page.")
+        page = instance_listing.list_instances(db.session, filters, sort, direction)
     params = {
         "q": filters.q, "region": filters.region, "role": filters.role, "cluster": filters.cluster,
         "state": filters.state, "dns": flag_param(filters.has_dns),

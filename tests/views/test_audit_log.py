@@ -236,7 +236,10 @@ def test_the_log_is_paginated(client, login_as):
         event("app.monitoring", target=f"app-{number}")
     first = client.get("/audit/?actor=alice").get_data(as_text=True)
     assert len(shown_ids(first)) == audit_log.PER_PAGE
-    assert "1–50 of 53 events" in first and 'href="/audit/?actor=alice&amp;page=2"' in first
+    # Next carries a keyset cursor (and the filters); the numbered page of an old bookmark is the same page.
+    next_link = re.search(r'href="(/audit/\?actor=alice&amp;after=[^"]+)"[^>]*rel="next"', first)
+    assert "1–50 of 53 events" in first and next_link
     second = client.get("/audit/?actor=alice&page=2").get_data(as_text=True)
     assert len(shown_ids(second)) == 3
+    assert shown_ids(client.get(next_link.group(1).replace("&amp;", "&")).get_data(as_text=True)) == shown_ids(second)
     assert client.get("/audit/?page=9").status_code == 404
