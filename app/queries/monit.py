@@ -191,8 +191,9 @@ def monit_plan(session: Session, monitor: Cluster, certificate_min_days: int) ->
     for app_id, domain_name in session.execute(
             select(Domain.app_id, Domain.name).where(Domain.app_id.in_(select(App.id).where(*watched)))):
         domains.setdefault(app_id, []).append(domain_name)
+    cluster_segments = {cluster.name: check_segment(cluster.name) for cluster in view.watched}
     for app_id, app_name, health_path, cluster_name in sorted(rows, key=lambda row: (row[3], row[1])):
-        cluster, name = check_segment(cluster_name), check_segment(app_name)
+        cluster, name = cluster_segments[cluster_name], check_segment(app_name)
         domain = first_host_name(domains.get(app_id, ()))
         problem = health_path_problem(health_path or "/")
         if domain is None:
