@@ -78,10 +78,21 @@ def _sqlite_ddl() -> list[str]:
 
 # -- PostgreSQL -------------------------------------------------------------------------------------------------
 _PG_FUNCTIONS = [
-    """CREATE OR REPLACE FUNCTION monit_version_bump(changed text) RETURNS void LANGUAGE sql AS $$
-INSERT INTO monit_versions (part, version)
-VALUES (changed, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint)
-ON CONFLICT (part) DO UPDATE SET version = GREATEST(monit_versions.version + 1, EXCLUDED.version)
+    # Once per transaction and part (a transaction-local setting remembers it; a rolled-back savepoint forgets it
+    # with its bump): a reader sees the rows and the new version at the same commit either way, and PostgreSQL
+    # would otherwise walk one more dead version of the row per bump, so a 20,000-row INSERT took 14.5 s, not 1.7.
+    """CREATE OR REPLACE FUNCTION monit_version_bump(changed text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    marker text := 'monit_versions.p' || md5(changed);
+BEGIN
+    IF current_setting(marker, true) = 'bumped' THEN
+        RETURN;
+    END IF;
+    PERFORM set_config(marker, 'bumped', true);
+    INSERT INTO monit_versions (part, version)
+    VALUES (changed, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint)
+    ON CONFLICT (part) DO UPDATE SET version = GREATEST(monit_versions.version + 1, EXCLUDED.version);
+END
 $$""",
     # One trigger function for every input table; TG_ARGV[0] says which part a row of that table bumps.
     # TRUNCATE (statement level, no rows to look at) bumps the platform row: every ETag changes.

@@ -276,3 +276,20 @@ def test_a_write_committed_while_a_file_renders_is_fetched_at_the_next_poll(plat
     next_poll = pull(CONF, raced.headers["ETag"])
     assert next_poll.status_code == 200 and 'request "/moved"' in next_poll.get_data(as_text=True)
     assert pull(CONF, next_poll.headers["ETag"]).status_code == 304
+
+
+def test_a_change_kept_after_a_rolled_back_savepoint_still_changes_the_etag(platform, pull):
+    # PostgreSQL bumps a part once per transaction; a savepoint rolled back takes that bump with it, and the next
+    # write of the same transaction must bump again.
+    first = pull(CONF)
+    with db.engine.connect() as connection:
+        with connection.begin():
+            savepoint = connection.begin_nested()
+            connection.execute(text("UPDATE apps SET health_path = '/undone' WHERE id = :id"), {"id": platform["shop"]})
+            savepoint.rollback()
+            # the same app, so the same part: only a bump forgotten with the savepoint lets this one through
+            connection.execute(text("UPDATE apps SET health_path = '/kept' WHERE id = :id"), {"id": platform["shop"]})
+    changed = pull(CONF, first.headers["ETag"])
+    assert changed.status_code == 200
+    body = changed.get_data(as_text=True)
+    assert 'request "/kept"' in body and "/undone" not in body
