@@ -4,6 +4,7 @@ from app.models.aws import Instance, LoadBalancer, LoadBalancerMember, Maintenan
 from app.models.base import Base, utcnow
 from app.models.databases import Backup, BackupPolicy, Database, ScheduledBackupClaim
 from app.models.dns import DnsRecord, DnsZone
+from app.models.monit_versions import MonitVersion
 from app.models.monitoring import InternalTool, MonitorWatchOverride
 from app.models.operations import Alert, AlertDelivery, ChangeSet, ChangeSetItem, Operation, SyncRun
 from app.models.sync import SyncRequest
@@ -14,5 +15,6 @@ __all__ = [
     "Alert", "AlertDelivery", "ApiClient", "App", "AuditEvent", "Backup", "BackupPolicy", "Base", "Certificate",
     "ChangeSet", "ChangeSetItem", "Cluster", "Database", "DnsRecord", "DnsZone", "Domain", "Instance",
     "InternalTool", "LimitSet", "LoadBalancer", "LoadBalancerMember", "MaintenanceEvent", "MonitorWatchOverride",
+    "MonitVersion",
     "Operation", "Region", "ScheduledBackupClaim", "SyncRequest", "SyncRun", "User", "utcnow",
 ]

@@ -2,22 +2,61 @@
 certificates, and the internal tools; rendered as a monit control file fragment (for Chef) or as JSON.
 
 The output depends only on the data: sorted, with check names derived from stable names, and no timestamps, so an
-unchanged platform gives the same bytes (and the same ETag) and Chef reloads monit only when something changed.
+unchanged platform gives the same bytes and Chef reloads monit only when something changed.
+
+Its ETag (`monit_etag`) is known without rendering: it is derived from the version counters that database triggers
+bump on every write to what the files are made of (app/models/monit_versions.py), the monitor, the certificate
+setting and the code that renders; so a 304 costs one read of a few rows.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session, joinedload
 
+from app import health_checks
 from app.health_checks import HealthCheckError, ToolAddress, health_path_problem, is_host_name, parse_tool_url
-from app.models import App, Cluster, Domain, InternalTool, MonitorWatchOverride
+from app.models import App, Cluster, Domain, InternalTool, MonitorWatchOverride, MonitVersion
 from app.models.monitoring import MONITORING_KIND, watched_by_default
 
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
+# The code that turns rows into the files: a deploy that changes how they are written changes every ETag, so Chef
+# fetches the new format even if no row changed.
+FORMAT = hashlib.sha256(b"".join(Path(source).read_bytes()
+                                 for source in (__file__, health_checks.__file__))).hexdigest()
+REPRESENTATIONS = ("conf", "json")
+
+
+# -- The ETag ---------------------------------------------------------------------------------------------------
+def monit_etag(session: Session, monitor_name: str, certificate_min_days: int, representation: str) -> str | None:
+    """The ETag of the monitor's file (`conf` or `json`), or None when no monitoring cluster has that name.
+
+    Read it BEFORE rendering: a write committed in between then makes the body newer than its ETag (the next poll
+    fetches again), never older (which would keep a stale file behind a 304).
+    """
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"no monit file as {representation!r}")
+    # One statement (a 304 costs this and the token's lookup): the monitor's id beside every version row, or no row
+    # at all when there is no such monitor (a database with no version yet gives one row with NULLs).
+    rows = session.execute(
+        select(Cluster.id, MonitVersion.part, MonitVersion.version)
+        .outerjoin(MonitVersion, true())
+        .where(Cluster.name == monitor_name, Cluster.kind == MONITORING_KIND)
+        .order_by(MonitVersion.part)
+    ).all()
+    if not rows:
+        return None
+    monitor_id = rows[0][0]
+    versions = [(part, version) for _, part, version in rows if part is not None]
+    # Every part, not just the watched clusters': which clusters are watched is itself an input.
+    inputs = ",".join(f"{part}={version}" for part, version in versions)
+    return hashlib.sha256(f"{FORMAT}|{representation}|{monitor_id}|{certificate_min_days}|{inputs}"
+                          .encode()).hexdigest()
 
 
 # -- Which clusters a monitor watches ---------------------------------------------------------------------------
@@ -144,7 +183,7 @@ def monit_plan(session: Session, monitor: Cluster, certificate_min_days: int) ->
     plan = MonitPlan(monitor, view.watched, certificate_min_days)
     watched_ids = [cluster.id for cluster in view.watched]
     # Plain rows, not ORM objects: building thousands of App instances (and their domain collections) was most of
-    # the time of a render, and a 304 renders too (its ETag is the body's digest).
+    # the time of a render.
     watched = (App.cluster_id.in_(watched_ids), App.monitoring_enabled.is_(True))
     rows = session.execute(select(App.id, App.name, App.health_path, Cluster.name).join(App.cluster)
                            .where(*watched)).all()
@@ -152,8 +191,9 @@ def monit_plan(session: Session, monitor: Cluster, certificate_min_days: int) ->
     for app_id, domain_name in session.execute(
             select(Domain.app_id, Domain.name).where(Domain.app_id.in_(select(App.id).where(*watched)))):
         domains.setdefault(app_id, []).append(domain_name)
+    cluster_segments = {cluster.name: check_segment(cluster.name) for cluster in view.watched}
     for app_id, app_name, health_path, cluster_name in sorted(rows, key=lambda row: (row[3], row[1])):
-        cluster, name = check_segment(cluster_name), check_segment(app_name)
+        cluster, name = cluster_segments[cluster_name], check_segment(app_name)
         domain = first_host_name(domains.get(app_id, ()))
         problem = health_path_problem(health_path or "/")
         if domain is None:
@@ -223,6 +263,11 @@ def render_conf(plan: MonitPlan) -> str:
                  for left in plan.left_out]
         blocks.append("# Not checked (see the .json for why):\n" + "\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+def render_json(plan: MonitPlan) -> str:
+    """The JSON file of `plan`."""
+    return json.dumps(plan_json(plan), indent=2, sort_keys=True) + "\n"
 
 
 def plan_json(plan: MonitPlan) -> dict:

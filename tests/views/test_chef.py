@@ -187,7 +187,7 @@ def test_each_monitor_watches_its_region_and_the_production_clusters_monitored_f
 def test_toggling_an_app_changes_the_file_and_its_etag_and_an_unchanged_file_gets_304(platform, pull, app):
     first = pull("/chef/monit/us-mon.conf")
     etag = first.headers["ETag"]
-    assert re.fullmatch(r'"[0-9a-f]{64}"', etag)  # strong: sha256 of the body, quoted
+    assert re.fullmatch(r'"[0-9a-f]{64}"', etag)  # strong: a sha256 (of the inputs' versions), quoted
     again = pull("/chef/monit/us-mon.conf")
     assert again.get_data() == first.get_data() and again.headers["ETag"] == etag  # deterministic
     not_modified = pull("/chef/monit/us-mon.conf", **{"If-None-Match": etag})
