@@ -1,7 +1,7 @@
 """monit_versions: counters of the monit files' inputs, bumped by triggers, from which the Chef ETags are derived
 
-Revision ID: 0014_monit
-Revises: 0013
+Revision ID: 0015_monit
+Revises: 0014_lists
 Create Date: 2026-12-02 06:40:00.000000
 
 """
@@ -14,8 +14,8 @@ from app.models.monit_versions import drop_ddl, trigger_ddl
 
 
 # revision identifiers, used by Alembic.
-revision = '0014_monit'
-down_revision = '0013'
+revision = '0015_monit'
+down_revision = '0014_lists'
 branch_labels = None
 depends_on = None
 
