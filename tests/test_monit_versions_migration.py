@@ -67,7 +67,7 @@ def check(migrated_url: str, fresh_url: str, tmp_path) -> None:
     assert set(first) == {"platform", "cluster:1"}
     assert second["cluster:1"] > first["cluster:1"] and second["platform"] == first["platform"]
 
-    downgrade = flask_db(["downgrade", "0013"], migrated_url, tmp_path)
+    downgrade = flask_db(["downgrade", "0014_lists"], migrated_url, tmp_path)
     assert downgrade.returncode == 0, downgrade.stderr
     assert schema_triggers(migrated_url) == ([], [])
 
