@@ -75,6 +75,21 @@ def test_a_numbered_page_is_the_page_the_cursors_reach(db_session, tied):
     assert past.past_end and past.items == []
 
 
+@pytest.mark.parametrize("sort", sorted(app_listing.SORTS))
+@pytest.mark.parametrize("direction", app_listing.DIRECTIONS)
+@pytest.mark.parametrize("per_page", [1, 2, 3])
+def test_every_numbered_page_of_every_sort_starts_where_the_cursors_do_even_inside_ties(db_session, tied, sort,
+                                                                                      direction, per_page):
+    # The key of a numbered page is found from the leading column, a count of the rows before its value, and the
+    # tied rows alone: a page boundary falling inside a run of equal names, owners or types must land exactly.
+    for filters in (app_listing.AppFilters(), app_listing.AppFilters(q="app-0"), app_listing.AppFilters(q="owner-1")):
+        pages = walk(db_session, filters, sort, direction, per_page=per_page)
+        for number, page in enumerate(pages, start=1):
+            numbered = app_listing.list_apps(db_session, filters, sort, direction, page=number, per_page=per_page)
+            assert ids(numbered) == ids(page), (filters, number)
+            assert numbered.first_index == page.first_index
+
+
 def test_filters_hold_on_every_page(db_session, tied):
     filters = app_listing.AppFilters(cluster="prod-eu", app_type="web")
     pages = walk(db_session, filters, "name", "asc", per_page=2)
