@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session
 
 Row = TypeVar("Row")
 MAX_CURSOR_LENGTH = 2_000
+# How many rows before a numbered page's first row are read to find where their leading sort value begins (rows tied
+# on it further back are counted instead).
+TIE_WINDOW = 50
 
 
 class BadCursor(ValueError):
@@ -257,7 +260,8 @@ def seek_paginate(
 def _key_at(session: Session, count_query: Select, key_query: Select, keys: Sequence[SortKey],
             position: int) -> list[Any] | None:
     """The sort key of the row at 0-based `position`, without sorting every row by the whole key: the leading key's
-    value there comes from an index in that column's order, the rows before its group from an indexed count, and
+    value there comes from an index in that column's order with the rows just before it (which show where its group
+    begins, or else an indexed count of the rows before the group does), and
     only the group of rows sharing that value is sorted by the rest of the key."""
     key_columns = [column for column, _ in keys]
     if len(keys) <= 2:  # (column, id): one index serves the whole key
@@ -265,12 +269,20 @@ def _key_at(session: Session, count_query: Select, key_query: Select, keys: Sequ
                               .order_by(*_ordered(keys)).offset(position).limit(1)).first()
         return list(row) if row is not None else None
     leading, descending = keys[0]
-    value = session.scalar(count_query.with_only_columns(leading, maintain_column_froms=True)
-                           .order_by(*_ordered(keys[:1])).offset(position).limit(1))
-    if value is None:
+    # The leading values of the rows just before `position` and of that row: its group's rows among them say how
+    # many rows come before the group, unless the group reaches past the window (then they are counted).
+    window = min(position, TIE_WINDOW)
+    values = list(session.scalars(count_query.with_only_columns(leading, maintain_column_froms=True)
+                                  .order_by(*_ordered(keys[:1])).offset(position - window).limit(window + 1)))
+    if len(values) <= window:
         return None
-    earlier = count_query.where(leading > value if descending else leading < value).order_by(None).subquery()
-    before = session.scalar(select(func.count()).select_from(earlier)) or 0
+    value = values[-1]
+    tied_before = sum(1 for earlier_value in values[:-1] if earlier_value == value)
+    if tied_before < window:
+        before = position - tied_before
+    else:
+        earlier = count_query.where(leading > value if descending else leading < value).order_by(None).subquery()
+        before = session.scalar(select(func.count()).select_from(earlier)) or 0
     row = session.execute(key_query.with_only_columns(*key_columns, maintain_column_froms=True)
                           .where(leading == value).order_by(*_ordered(keys)).offset(position - before).limit(1)
                           ).first()

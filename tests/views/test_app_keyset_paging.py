@@ -8,7 +8,7 @@ from html import unescape
 import pytest
 
 from app.models import utcnow
-from app.queries import app_listing
+from app.queries import app_listing, paging
 from app.queries.paging import BadCursor, decode_cursor, encode_cursor
 from tests import factories as make
 from tests.views.test_apps import rows_of
@@ -82,6 +82,19 @@ def test_every_numbered_page_of_every_sort_starts_where_the_cursors_do_even_insi
                                                                                       direction, per_page):
     # The key of a numbered page is found from the leading column, a count of the rows before its value, and the
     # tied rows alone: a page boundary falling inside a run of equal names, owners or types must land exactly.
+    check_numbered_pages(db_session, sort, direction, per_page)
+
+
+@pytest.mark.parametrize("sort", ["owner", "type"])
+def test_numbered_pages_land_when_the_ties_reach_past_the_window_read_before_them(db_session, tied, sort,
+                                                                                 monkeypatch):
+    # Long runs of one owner or type behind the page's first row: the rows before the run are counted instead.
+    monkeypatch.setattr(paging, "TIE_WINDOW", 1)
+    for direction in app_listing.DIRECTIONS:
+        check_numbered_pages(db_session, sort, direction, 2)
+
+
+def check_numbered_pages(db_session, sort, direction, per_page):
     for filters in (app_listing.AppFilters(), app_listing.AppFilters(q="app-0"), app_listing.AppFilters(q="owner-1")):
         pages = walk(db_session, filters, sort, direction, per_page=per_page)
         for number, page in enumerate(pages, start=1):
