@@ -60,6 +60,7 @@ def needs_attention(session: Session, now: datetime, sync_interval: timedelta,
     stuck = (Operation.state.in_(("pending", "running")) & (Operation.created_at < now - STUCK_AFTER)) | (
         (Operation.state == "failed") & (Operation.finished_at > now - timedelta(days=1))
     ) | (Operation.state == "stale")
+    app_count, ungoverned = app_counts(session)
     return Attention(
         maintenance_events=_panel(
             session,
@@ -98,16 +99,18 @@ def needs_attention(session: Session, now: datetime, sync_interval: timedelta,
         following_records=Panel(rows=following.following(session, limit=SHOWN),
                                 total=following.following_count(session)),
         failed_jobs=failed_jobs(queues or []),
-        app_count=session.scalar(select(func.count()).select_from(App)) or 0,
-        apps_without_limit_set=apps_without_limit_set(session),
+        app_count=app_count,
+        apps_without_limit_set=ungoverned,
     )
 
 
-def apps_without_limit_set(session: Session) -> int:
-    """How many apps have no limit set for their type on their cluster (their limits are checked against nothing)."""
-    governed = (select(LimitSet.id).where(LimitSet.cluster_id == App.cluster_id, LimitSet.app_type == App.app_type)
-                .exists())
-    return session.scalar(select(func.count()).select_from(App).where(~governed)) or 0
+def app_counts(session: Session) -> tuple[int, int]:
+    """How many apps there are, and how many have no limit set for their type on their cluster, in one pass over
+    the apps (a limit set is unique per cluster and type, so the outer join adds no row)."""
+    governed = (LimitSet.cluster_id == App.cluster_id) & (LimitSet.app_type == App.app_type)
+    apps, with_limit_set = session.execute(
+        select(func.count(App.id), func.count(LimitSet.id)).select_from(App).outerjoin(LimitSet, governed)).one()
+    return apps or 0, (apps or 0) - (with_limit_set or 0)
 
 
 @dataclass

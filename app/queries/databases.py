@@ -59,6 +59,34 @@ def find_app(session: Session, reference: str) -> App:
     return apps[0]
 
 
+POSTGRES_INTEGER_MAX = 2**31 - 1
+CLONE_SUGGESTIONS = 50
+
+
+def clone_target(session: Session, reference: str) -> App:
+    """The app a backup is cloned to: its id (the form's older numeric value), `CLUSTER/APP`, or an app name used
+    on one cluster only. Whether it has a ready database is the clone operation's to refuse, in its own words."""
+    reference = reference.strip()
+    if not reference:
+        raise AppNotFound("Name the app to clone the backup to, like cluster/app.")
+    if reference.isdigit():
+        app = session.get(App, int(reference)) if int(reference) <= POSTGRES_INTEGER_MAX else None
+        if app is None:
+            raise AppNotFound(f"No app with id {reference[:20]}.")
+        return app
+    return find_app(session, reference)
+
+
+def clone_suggestions(session: Session, app: App, limit: int = CLONE_SUGGESTIONS) -> list[str]:
+    """Up to `limit` likely clone targets as `cluster/app`: the same owner's other apps with a ready database (any
+    other app can still be typed; listing all of them would cost the page thousands of rows)."""
+    rows = session.execute(
+        select(Cluster.name, App.name).join(App.cluster).join(Database, Database.app_id == App.id)
+        .where(App.owner == app.owner, App.id != app.id, Database.state == "ready")
+        .order_by(App.name, Cluster.name).limit(limit))
+    return [f"{cluster_name}/{app_name}" for cluster_name, app_name in rows]
+
+
 def backups_of(session: Session, database: Database | None, *, include_deleted: bool = False) -> list[Backup]:
     """The database's backups, newest first (deleted ones only when asked)."""
     if database is None:
@@ -155,15 +183,15 @@ class DatabasePanel:
     running: list[Operation]
     chart: SizeChart
     hand_set_url: str | None  # masked
-    clone_targets: list[App]  # other apps with a ready database
+    clone_suggestions: list[str]  # `cluster/app` of likely clone targets (any app can be typed)
 
 
-def database_panel(session: Session, app: App) -> DatabasePanel:
-    """What the app page shows of the app's database: backups, operations in progress, sizes, clone targets."""
+def database_panel(session: Session, app: App, *, for_admin: bool = True) -> DatabasePanel:
+    """What the app page shows of the app's database: backups, operations in progress, sizes, clone suggestions
+    (only when the reader can clone: an admin, and a succeeded backup to clone)."""
     database = app.database if app.database is not None and app.database.state != "failed" else None
     backups = backups_of(session, database)
-    targets = list(session.scalars(
-        select(App).join(Database, Database.app_id == App.id)
-        .where(Database.state == "ready", App.id != app.id).order_by(App.name)))
+    clonable = for_admin and any(backup.state == "succeeded" for backup in backups[:10])
     return DatabasePanel(app=app, database=database, backups=backups, running=running_operations(session, database),
-                         chart=size_chart(backups), hand_set_url=hand_set_database_url(app), clone_targets=targets)
+                         chart=size_chart(backups), hand_set_url=hand_set_database_url(app),
+                         clone_suggestions=clone_suggestions(session, app) if clonable else [])

@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session
 
 Row = TypeVar("Row")
 MAX_CURSOR_LENGTH = 2_000
+# How many rows before a numbered page's first row are read to find where their leading sort value begins (rows tied
+# on it further back are counted instead).
+TIE_WINDOW = 50
 
 
 class BadCursor(ValueError):
@@ -195,12 +198,14 @@ def seek_paginate(
     after: str | None = None,
     before: str | None = None,
     scalars: bool = True,
+    key_query: Select | None = None,
 ) -> Page[Any]:
     """One page of `query` in the order `keys`: after the cursor `after`, before the cursor `before`, or page `page`.
 
     `count_query` is a lean select of the same rows (same FROM and filters, so the key columns are reachable from it):
     it counts the total, the rows before the page (the page's position), and finds the key a numbered page starts
-    after. Raises `BadCursor` for a cursor that does not decode.
+    after (`key_query` instead, when given: the same rows with the joins every sort key needs; `count_query` must
+    still reach the first key). Raises `BadCursor` for a cursor that does not decode.
     """
     total = session.scalar(select(func.count()).select_from(count_query.order_by(None).subquery())) or 0
     result = Page(total=total, page=page, per_page=per_page)
@@ -220,12 +225,9 @@ def seek_paginate(
     elif page > 1:
         if result.past_end:
             return result
-        key_columns = [column for column, _ in keys]
-        previous = session.execute(
-            count_query.with_only_columns(*key_columns, maintain_column_froms=True)
-            .order_by(*_ordered(keys)).offset((page - 1) * per_page - 1).limit(1)
-        ).first()
-        predicate = _beyond(keys, list(previous)) if previous is not None else None
+        previous = _key_at(session, count_query, key_query if key_query is not None else count_query, keys,
+                           (page - 1) * per_page - 1)
+        predicate = _beyond(keys, previous) if previous is not None else None
     else:
         predicate = None
     labelled = [column.label(f"seek_key_{index}") for index, (column, _) in enumerate(keys)]
@@ -253,6 +255,38 @@ def seek_paginate(
     result.prev_cursor = encode_cursor([*first_key, result.offset]) if result.offset > 0 or (
         backwards and more) else None
     return result
+
+
+def _key_at(session: Session, count_query: Select, key_query: Select, keys: Sequence[SortKey],
+            position: int) -> list[Any] | None:
+    """The sort key of the row at 0-based `position`, without sorting every row by the whole key: the leading key's
+    value there comes from an index in that column's order with the rows just before it (which show where its group
+    begins, or else an indexed count of the rows before the group does), and
+    only the group of rows sharing that value is sorted by the rest of the key."""
+    key_columns = [column for column, _ in keys]
+    if len(keys) <= 2:  # (column, id): one index serves the whole key
+        row = session.execute(key_query.with_only_columns(*key_columns, maintain_column_froms=True)
+                              .order_by(*_ordered(keys)).offset(position).limit(1)).first()
+        return list(row) if row is not None else None
+    leading, descending = keys[0]
+    # The leading values of the rows just before `position` and of that row: its group's rows among them say how
+    # many rows come before the group, unless the group reaches past the window (then they are counted).
+    window = min(position, TIE_WINDOW)
+    values = list(session.scalars(count_query.with_only_columns(leading, maintain_column_froms=True)
+                                  .order_by(*_ordered(keys[:1])).offset(position - window).limit(window + 1)))
+    if len(values) <= window:
+        return None
+    value = values[-1]
+    tied_before = sum(1 for earlier_value in values[:-1] if earlier_value == value)
+    if tied_before < window:
+        before = position - tied_before
+    else:
+        earlier = count_query.where(leading > value if descending else leading < value).order_by(None).subquery()
+        before = session.scalar(select(func.count()).select_from(earlier)) or 0
+    row = session.execute(key_query.with_only_columns(*key_columns, maintain_column_froms=True)
+                          .where(leading == value).order_by(*_ordered(keys)).offset(position - before).limit(1)
+                          ).first()
+    return list(row) if row is not None else None
 
 
 def _checked(keys: Sequence[SortKey], values: list[Any]) -> list[Any]:

@@ -73,7 +73,7 @@ def show(app_id: int):
     if overview is None:
         abort(404)
     return render_template("apps/show.html", overview=overview, app=overview.app, now=utcnow(),
-                           panel=database_panel(db.session, overview.app))
+                           panel=database_panel(db.session, overview.app, for_admin=current_user.is_admin))
 
 
 @bp.post("/<int:app_id>/config/reveal")

@@ -12,7 +12,7 @@ from app.operations import database_backups
 from app.operations.database_backups import BackupRefused
 from app.operations.database_provisioning import ProvisioningRefused, create_database
 from app.queries import backup_rotation
-from app.queries.databases import database_panel
+from app.queries.databases import AppNotFound, clone_target, database_panel
 from app.services.databases_api import DatabasesApiError
 from app.views.access import admin_required, reauth_required
 
@@ -43,7 +43,7 @@ def _backup_of(app: App, backup_id: int) -> Backup:
 def section(app_id: int):
     """The database and backups section alone (htmx polls it while an operation runs)."""
     app = db.get_or_404(App, app_id)
-    return render_template("databases/_section.html", panel=database_panel(db.session, app))
+    return render_template("databases/_section.html", panel=database_panel(db.session, app, for_admin=current_user.is_admin))
 
 
 @bp.get("/<int:app_id>/backups/rotation")
@@ -132,10 +132,10 @@ def clone(app_id: int, backup_id: int):
     """Register a backup for another app's database (restoring it there is one more click on that app's page)."""
     app = db.get_or_404(App, app_id)
     backup = _backup_of(app, backup_id)
-    target_id = request.form.get("target", "")
-    target = db.session.get(App, int(target_id)) if target_id.isdigit() else None
-    if target is None:
-        flash("Choose the app to clone the backup to. Nothing was changed.", "error")
+    try:
+        target = clone_target(db.session, request.form.get("target", ""))
+    except AppNotFound as error:
+        flash(f"{error} Nothing was changed.", "error")
         return _back(app)
     try:
         cloned = database_backups.clone(db.session, backup, target, actor=current_user.username)

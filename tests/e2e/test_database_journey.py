@@ -46,7 +46,7 @@ def test_create_a_database_capture_a_backup_and_clone_it(page, live_server, make
     expect(first_row.locator(".badge")).to_have_text("succeeded", timeout=OPERATION_TIMEOUT)
     backup_id = first_row.locator("td").first.inner_text()
 
-    first_row.get_by_label("Clone to").select_option(str(blog.id))
+    first_row.get_by_label("Clone to").fill(f"{blog.cluster.name}/{blog.name}")
     first_row.get_by_role("button", name="Clone to another app").click()
     page.goto(f"{live_server}/apps/{blog.id}")
     cloned = page.locator("#backups tbody tr", has_text=f"(of #{backup_id})")

@@ -8,7 +8,7 @@ from html import unescape
 import pytest
 
 from app.models import utcnow
-from app.queries import app_listing
+from app.queries import app_listing, paging
 from app.queries.paging import BadCursor, decode_cursor, encode_cursor
 from tests import factories as make
 from tests.views.test_apps import rows_of
@@ -73,6 +73,34 @@ def test_a_numbered_page_is_the_page_the_cursors_reach(db_session, tied):
         assert ids(app_listing.list_apps(db_session, filters, "owner", "asc", page=number, per_page=4)) == ids(page)
     past = app_listing.list_apps(db_session, filters, "owner", "asc", page=9, per_page=4)
     assert past.past_end and past.items == []
+
+
+@pytest.mark.parametrize("sort", sorted(app_listing.SORTS))
+@pytest.mark.parametrize("direction", app_listing.DIRECTIONS)
+@pytest.mark.parametrize("per_page", [1, 2, 3])
+def test_every_numbered_page_of_every_sort_starts_where_the_cursors_do_even_inside_ties(db_session, tied, sort,
+                                                                                      direction, per_page):
+    # The key of a numbered page is found from the leading column, a count of the rows before its value, and the
+    # tied rows alone: a page boundary falling inside a run of equal names, owners or types must land exactly.
+    check_numbered_pages(db_session, sort, direction, per_page)
+
+
+@pytest.mark.parametrize("sort", ["owner", "type"])
+def test_numbered_pages_land_when_the_ties_reach_past_the_window_read_before_them(db_session, tied, sort,
+                                                                                 monkeypatch):
+    # Long runs of one owner or type behind the page's first row: the rows before the run are counted instead.
+    monkeypatch.setattr(paging, "TIE_WINDOW", 1)
+    for direction in app_listing.DIRECTIONS:
+        check_numbered_pages(db_session, sort, direction, 2)
+
+
+def check_numbered_pages(db_session, sort, direction, per_page):
+    for filters in (app_listing.AppFilters(), app_listing.AppFilters(q="app-0"), app_listing.AppFilters(q="owner-1")):
+        pages = walk(db_session, filters, sort, direction, per_page=per_page)
+        for number, page in enumerate(pages, start=1):
+            numbered = app_listing.list_apps(db_session, filters, sort, direction, page=number, per_page=per_page)
+            assert ids(numbered) == ids(page), (filters, number)
+            assert numbered.first_index == page.first_index
 
 
 def test_filters_hold_on_every_page(db_session, tied):
