@@ -42,7 +42,7 @@ class Sizes:
     scale_apps: tuple[int, ...] = ()
 
 
-QUICK = Sizes("quick", apps=1000, records=6000, instances=300, latency_ms=5, web_apps=20_100, web_seconds=1.5,
+QUICK = Sizes("quick", apps=1000, records=6000, instances=300, latency_ms=5, web_apps=20_100, web_seconds=1.0,
               backup_mb=30)
 FULL = Sizes("full", apps=5000, records=30000, instances=1500, latency_ms=20, web_apps=20_100, web_seconds=5.0,
              backup_mb=300, scale_apps=(1000, 5000, 20000))

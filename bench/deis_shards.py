@@ -58,10 +58,20 @@ def serve(options: argparse.Namespace) -> None:
 
 
 class DeisShards:
-    """The shard processes of one benchmark run: URLs and tokens by cluster, request counts read over HTTP."""
+    """The shard processes of one benchmark run: URLs and tokens by cluster (after `wait`), request counts read
+    over HTTP."""
 
-    def __init__(self, clusters: dict[str, dict[str, str]], processes: list[subprocess.Popen]) -> None:
-        self.clusters, self.processes = clusters, processes
+    def __init__(self, processes: list[subprocess.Popen]) -> None:
+        self.processes = processes
+        self.clusters: dict[str, dict[str, str]] = {}
+
+    def wait(self) -> None:
+        """Until every shard serves its controllers (each prints one line then)."""
+        for process in self.processes:
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"a Deis shard exited with {process.wait()} before serving")
+            self.clusters.update(json.loads(line))
 
     def counts(self) -> dict[str, dict[str, Any]]:
         return {f"deis:{name}": requests.get(each["url"] + REQUESTS_PATH, timeout=30).json()
@@ -82,19 +92,14 @@ class DeisShards:
 @contextmanager
 def deis_shards(names: list[str], apps: int, records: int, instances: int, latency_ms: int,
                 processes: int = 4) -> Iterator[DeisShards]:
+    """Start the shards (call `wait()` before use); stopped, whatever happens, on the way out."""
     groups = [names[index::processes] for index in range(processes) if names[index::processes]]
     started = [subprocess.Popen(
         [PYTHON, "-m", "bench.deis_shards", "--apps", str(apps), "--records", str(records), "--instances",
          str(instances), "--latency-ms", str(latency_ms), "--clusters", ",".join(group)],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for group in groups]
     try:
-        clusters: dict[str, dict[str, str]] = {}
-        for process in started:
-            line = process.stdout.readline()
-            if not line:
-                raise RuntimeError(f"a Deis shard exited with {process.wait()} before serving")
-            clusters.update(json.loads(line))
-        yield DeisShards(clusters, started)
+        yield DeisShards(started)
     finally:
         for process in started:
             try:

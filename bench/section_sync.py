@@ -76,6 +76,8 @@ class SyncBench:
 
     def __init__(self, counters: Counters, environ: dict[str, str], sql_dir: Path) -> None:
         self.counters, self.environ, self.sql_dir = counters, environ, sql_dir
+        # Workers stay up between runs (the runs go 1, 1, 4 workers): starting one costs seconds of imports.
+        self.processes: list[subprocess.Popen] = []
 
     def run(self, workers: int) -> dict[str, Any]:
         import redis
@@ -87,33 +89,34 @@ class SyncBench:
         for each in self.sql_dir.iterdir():
             each.unlink()
         self.counters.reset()
-        processes = [subprocess.Popen(
+        if workers < len(self.processes):
+            raise ValueError("the runs only ever add workers")
+        self.processes += [subprocess.Popen(
             [PYTHON, "-m", "rq.cli", "worker", "--worker-class", "bench.sync_worker.CountingWorker",
              "--logging_level", "WARNING", "-u", self.environ["REDIS_URL"], "sync"],
-            env=self.environ, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(workers)]
-        try:
-            deadline = time.monotonic() + 120
-            while Worker.count(queue=queue) < workers:
-                if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
-                    raise RuntimeError("rq workers did not start: " + processes[0].stderr.read().decode()[-2000:])
+            env=self.environ, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for _ in range(workers - len(self.processes))]
+        processes = self.processes
+        deadline = time.monotonic() + 120
+        while Worker.count(queue=queue) < workers:
+            if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
+                raise RuntimeError("rq workers did not start: " + processes[0].stderr.read().decode()[-2000:])
+            time.sleep(0.05)
+        with RssSampler([process.pid for process in processes]) as rss:
+            started = time.perf_counter()
+            first_job = self._request_sync(queue)
+            registries = [StartedJobRegistry(queue=queue), DeferredJobRegistry(queue=queue),
+                          ScheduledJobRegistry(queue=queue)]
+            while True:
+                status = first_job.get_status(refresh=True)
+                if status in ("finished", "failed", "stopped", "canceled") and queue.count == 0 and not any(
+                        registry.count for registry in registries):
+                    break
                 time.sleep(0.05)
-            with RssSampler([process.pid for process in processes]) as rss:
-                started = time.perf_counter()
-                first_job = self._request_sync(queue)
-                registries = [StartedJobRegistry(queue=queue), DeferredJobRegistry(queue=queue),
-                              ScheduledJobRegistry(queue=queue)]
-                while True:
-                    status = first_job.get_status(refresh=True)
-                    if status in ("finished", "failed", "stopped", "canceled") and queue.count == 0 and not any(
-                            registry.count for registry in registries):
-                        break
-                    time.sleep(0.05)
-                seconds = time.perf_counter() - started
-            if status != "finished":
-                raise RuntimeError(f"the sync job ended {status}: {first_job.latest_result()}")
-        finally:
-            for process in processes:
-                stop(process)
+            seconds = time.perf_counter() - started
+        if status != "finished":
+            raise RuntimeError(f"the sync job ended {status}: {first_job.latest_result()}")
+        time.sleep(0.5)  # the last job's horse writes its SQL figures as it exits
         statements, writes, write_statements = 0, {}, {}
         for each in self.sql_dir.iterdir():
             figures = json.loads(each.read_text())
@@ -126,6 +129,11 @@ class SyncBench:
         return {"seconds": seconds, "statements": statements, "writes": writes, "write_statements": write_statements,
                 "counts": counts,
                 "peak_rss_mb": rss.peak_mb, "runs": self._runs_since(started)}
+
+    def close(self) -> None:
+        for process in self.processes:
+            stop(process)
+        self.processes = []
 
     def _request_sync(self, queue):
         from app import create_app
@@ -178,17 +186,22 @@ def bench_sync(sizes: Sizes, apps: int | None = None, fanout: bool = True, log=p
     scale = apps / sizes.apps
     records, instances = int(sizes.records * scale), int(sizes.instances * scale)
     tick = time.perf_counter()
-    sandbox = Sandbox(generate_large(apps=apps, records=records, instances=instances)).start()
-    log(f"  sandbox: {apps} apps, {records} records, {instances} instances seeded in {time.perf_counter() - tick:.1f} s")
+    scenario = generate_large(apps=apps, records=records, instances=instances)
+    names = [cluster.name for cluster in scenario.clusters]
     folder = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     sql_dir = folder / "sql"
     sql_dir.mkdir()
+    sandbox = None
     try:
-        for injector in injectors(sandbox).values():
-            injector.configure(latency_ms=sizes.latency_ms)
-        names = [cluster.name for cluster in sandbox.scenario.clusters]
+        # The shards seed their controllers while this process seeds moto and Cloudflare.
         with deis_shards(names, apps, records, instances, sizes.latency_ms) as shards, private_redis() as redis_url, \
                 postgres_server() as server, scratch_database(server, "sync") as url:
+            sandbox = Sandbox(scenario).start()
+            shards.wait()
+            log(f"  sandbox: {apps} apps, {records} records, {instances} instances seeded in"
+                f" {time.perf_counter() - tick:.1f} s")
+            for injector in injectors(sandbox).values():
+                injector.configure(latency_ms=sizes.latency_ms)
             # SANDBOX_DEIS_USERS (every user's token on every cluster) is for tests and the CLI, not the panel; at
             # the full sizes it alone passes the kernel's 128 KB limit for one environment string.
             sandbox_env = {key: value for key, value in shards.env(sandbox.env()).items() if key != "SANDBOX_DEIS_USERS"}
@@ -197,37 +210,42 @@ def bench_sync(sizes: Sizes, apps: int | None = None, fanout: bool = True, log=p
             os.environ.update({key: extra[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
             schema(environ)
             bench = SyncBench(Counters(sandbox, shards), environ, sql_dir)
-            from app.config import Settings
-            settings = Settings.from_env(environ)
-            limit, window = settings.cloudflare_rate_limit, settings.cloudflare_rate_window
-            full = bench.run(1)
-            log(f"  full sync, 1 worker: {full['seconds']:.1f} s, runs {full['runs']}")
-            floor, floors = lower_bound(full["counts"], sizes.latency_ms / 1000, limit, window)
-            requests = sum(served["total"] for served in full["counts"].values())
-            result = {"objects": full["runs"]["created"], "requests": requests, "full_s": full["seconds"],
-                      "lower_bound_s": floor, "ratio": full["seconds"] / floor if floor else 0.0,
-                      "peak_rss_mb": full["peak_rss_mb"], "sql_statements": full["statements"],
-                      "latency_ms": sizes.latency_ms, "failed_runs": full["runs"]["not_succeeded"]}
-            if not fanout:
+            try:
+                from app.config import Settings
+                settings = Settings.from_env(environ)
+                limit, window = settings.cloudflare_rate_limit, settings.cloudflare_rate_window
+                full = bench.run(1)
+                log(f"  full sync, 1 worker: {full['seconds']:.1f} s, runs {full['runs']}")
+                floor, floors = lower_bound(full["counts"], sizes.latency_ms / 1000, limit, window)
+                requests = sum(served["total"] for served in full["counts"].values())
+                result = {"objects": full["runs"]["created"], "requests": requests, "full_s": full["seconds"],
+                          "lower_bound_s": floor, "ratio": full["seconds"] / floor if floor else 0.0,
+                          "peak_rss_mb": full["peak_rss_mb"], "sql_statements": full["statements"],
+                          "latency_ms": sizes.latency_ms, "failed_runs": full["runs"]["not_succeeded"]}
+                if not fanout:
+                    return result
+                noop = bench.run(1)
+                log(f"  unchanged sync, 1 worker: {noop['seconds']:.1f} s, runs {noop['runs']}")
+                data_writes = {table: n for table, n in noop["writes"].items()
+                               if table not in BOOKKEEPING_TABLES and n}
+                data_statements = {table: n for table, n in noop["write_statements"].items()
+                                   if table not in BOOKKEEPING_TABLES}
+                result.update(noop_s=noop["seconds"], noop_writes=sum(data_writes.values()),
+                              noop_reported_changes=noop["runs"]["created"] + noop["runs"]["updated"]
+                              + noop["runs"]["deleted"], noop_sql_statements=noop["statements"],
+                              noop_write_statements=sum(data_statements.values()))
+                log(f"  rows the unchanged sync wrote, by table: {data_writes or 'none'}"
+                    f" (write statements sent: {data_statements or 'none'})")
+                four = bench.run(4)
+                log(f"  unchanged sync, 4 workers: {four['seconds']:.1f} s, runs {four['runs']}")
+                floor_4, _ = lower_bound(four["counts"], sizes.latency_ms / 1000, limit, window, workers=4)
+                result.update(fanout_4w_s=four["seconds"], fanout_ratio=four["seconds"] / noop["seconds"],
+                              lower_bound_4w_s=floor_4)
+                log("  floors by simulator (s): " + ", ".join(f"{name} {value:.2f}" for name, value in floors.items()))
                 return result
-            noop = bench.run(1)
-            log(f"  unchanged sync, 1 worker: {noop['seconds']:.1f} s, runs {noop['runs']}")
-            data_writes = {table: n for table, n in noop["writes"].items() if table not in BOOKKEEPING_TABLES and n}
-            data_statements = {table: n for table, n in noop["write_statements"].items()
-                               if table not in BOOKKEEPING_TABLES}
-            result.update(noop_s=noop["seconds"], noop_writes=sum(data_writes.values()),
-                          noop_reported_changes=noop["runs"]["created"] + noop["runs"]["updated"]
-                          + noop["runs"]["deleted"], noop_sql_statements=noop["statements"],
-                          noop_write_statements=sum(data_statements.values()))
-            log(f"  rows the unchanged sync wrote, by table: {data_writes or 'none'}"
-                f" (write statements sent: {data_statements or 'none'})")
-            four = bench.run(4)
-            log(f"  unchanged sync, 4 workers: {four['seconds']:.1f} s, runs {four['runs']}")
-            floor_4, _ = lower_bound(four["counts"], sizes.latency_ms / 1000, limit, window, workers=4)
-            result.update(fanout_4w_s=four["seconds"], fanout_ratio=four["seconds"] / noop["seconds"],
-                          lower_bound_4w_s=floor_4)
-            log("  floors by simulator (s): " + ", ".join(f"{name} {value:.2f}" for name, value in floors.items()))
-            return result
+            finally:
+                bench.close()
     finally:
-        sandbox.stop()
+        if sandbox is not None:
+            sandbox.stop()
         shutil.rmtree(folder, ignore_errors=True)
