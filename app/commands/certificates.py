@@ -23,9 +23,9 @@ CLI_ACTOR = "cli"
 def list_certificates(cluster: str | None, urgency: str | None) -> None:
     """Every certificate, soonest expiry first: days left, urgency, cluster, name, common name, domains."""
     filters = certificates.CertificateFilters(cluster=cluster, urgency=urgency)
-    now, page_number, shown = utcnow(), 1, 0
-    while True:
-        page = certificates.list_certificates(db.session, filters, now, page_number, per_page=500)
+    now, cursor, shown = utcnow(), None, 0
+    while True:  # by Next cursors: each page is sought after the last row shown, whatever the depth
+        page = certificates.list_certificates(db.session, filters, now, per_page=500, after=cursor)
         for row in page.items:
             days = "?" if row.days_left is None else str(row.days_left)
             domains = ",".join(domain.name for domain in row.domains) or "-"
@@ -34,7 +34,7 @@ def list_certificates(cluster: str | None, urgency: str | None) -> None:
         shown += len(page.items)
         if not page.has_next:
             break
-        page_number += 1
+        cursor = page.next_cursor
     click.echo(f"{shown} certificate{'s' if shown != 1 else ''}", err=True)
 
 

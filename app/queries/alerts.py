@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
 from app.models import Alert, AlertDelivery
-from app.queries.paging import Page, paginate
+from app.queries.paging import Page, seek_paginate
 from app.services.notify import mask_smtp_url, mask_webhook_url
 
 ALERT_STATES = ("open", "acknowledged", "resolved")
@@ -18,22 +18,31 @@ PER_PAGE = 50
 
 
 def _in_state(query: Select, state: str | None) -> Select:
+    # Resolved or not on the list's leading sort key, so its indexes bound the rows of a state.
     if state == "open":
-        return query.where(Alert.resolved_at.is_(None), Alert.acknowledged_at.is_(None))
+        return query.where(Alert.list_unresolved, Alert.acknowledged_at.is_(None))
     if state == "acknowledged":
-        return query.where(Alert.resolved_at.is_(None), Alert.acknowledged_at.is_not(None))
+        return query.where(Alert.list_unresolved, Alert.acknowledged_at.is_not(None))
     if state == "resolved":
-        return query.where(Alert.resolved_at.is_not(None))
+        return query.where(~Alert.list_unresolved)
     return query
 
 
-def alert_page(session: Session, kind: str | None, state: str | None, page: int) -> Page[Alert]:
-    """Alerts of `kind` in `state` (any when None), open ones first, newest first, with their deliveries."""
-    query = _in_state(select(Alert), state)
-    if kind:
-        query = query.where(Alert.kind == kind)
-    query = query.order_by(Alert.resolved_at.is_not(None), Alert.last_at.desc(), Alert.id.desc())
-    return paginate(session, query.options(selectinload(Alert.deliveries)), page, PER_PAGE)
+def alert_page(session: Session, kind: str | None, state: str | None, page: int = 1, per_page: int = PER_PAGE, *,
+               after: str | None = None, before: str | None = None) -> Page[Alert]:
+    """Alerts of `kind` in `state` (any when None), unresolved ones first, newest first, with their deliveries.
+
+    Keyset-paged like the other lists: page `page`, or the page after / before a cursor of a Next / Previous link
+    (`BadCursor` when it does not decode).
+    """
+    def narrowed(query: Select) -> Select:
+        query = _in_state(query, state)
+        return query.where(Alert.kind == kind) if kind else query
+
+    keys = [(Alert.list_unresolved, True), (Alert.last_at, True), (Alert.id, True)]
+    return seek_paginate(session, narrowed(select(Alert).options(selectinload(Alert.deliveries))), keys,
+                         count_query=narrowed(select(Alert.id)), per_page=per_page, page=page, after=after,
+                         before=before)
 
 
 def state_counts(session: Session) -> dict[str, int]:

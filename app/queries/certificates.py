@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models import App, Certificate, Cluster, Domain
-from app.queries.paging import Page, paginate
+from app.queries.paging import Page, seek_paginate
 
 PER_PAGE = 50
 CRITICAL = timedelta(days=14)
@@ -85,34 +85,44 @@ def days_left(expires_at: datetime | None, now: datetime) -> int | None:
 
 
 def _urgency_clause(urgency: str, now: datetime):
-    expires = Certificate.expires_at
+    # On the list's sort key (the expiry, the far future when unknown), so the list's indexes bound each range.
+    expires = Certificate.list_expiry
     return {
         "expired": expires <= now,
         "critical": and_(expires > now, expires <= now + CRITICAL),
         "warning": and_(expires > now + CRITICAL, expires <= now + WARNING),
-        "ok": expires > now + WARNING,
+        "ok": and_(expires > now + WARNING, Certificate.expires_at.is_not(None)),
     }[urgency]
 
 
 def _filtered(query: Select, filters: CertificateFilters, now: datetime) -> Select:
     if filters.cluster is not None:
-        query = query.where(Certificate.cluster_id.in_(select(Cluster.id).where(Cluster.name == filters.cluster)))
+        # One id (cluster names are unique), so the cluster's index in list order serves the page.
+        query = query.where(
+            Certificate.cluster_id == select(Cluster.id).where(Cluster.name == filters.cluster).scalar_subquery())
     if filters.urgency is not None:
         query = query.where(_urgency_clause(filters.urgency, now))
     return query
 
 
 def list_certificates(session: Session, filters: CertificateFilters, now: datetime, page: int = 1,
-                      per_page: int = PER_PAGE) -> Page[CertificateRow]:
-    """One page of certificates, soonest expiry first, each with its cluster, domains and their apps loaded in
-    a fixed number of statements (a count, the page, one for every domain of the page)."""
+                      per_page: int = PER_PAGE, *, after: str | None = None,
+                      before: str | None = None) -> Page[CertificateRow]:
+    """One page of certificates, soonest expiry first (none known last), each with its cluster, domains and their
+    apps loaded in a fixed number of statements (counts, the page, one for every domain of the page).
+
+    Keyset-paged like the other lists: page `page`, or the page after / before a cursor of a Next / Previous link
+    (`BadCursor` when it does not decode).
+    """
     rows = _filtered(
         select(Certificate).options(
             joinedload(Certificate.cluster),
             selectinload(Certificate.domains).joinedload(Domain.app).joinedload(App.cluster),
         ), filters, now,
-    ).order_by(Certificate.expires_at.is_(None), Certificate.expires_at, Certificate.name, Certificate.id)
-    result = paginate(session, rows, page, per_page, count_query=_filtered(select(Certificate.id), filters, now))
+    )
+    keys = [(Certificate.list_expiry, False), (Certificate.name, False), (Certificate.id, False)]
+    result = seek_paginate(session, rows, keys, count_query=_filtered(select(Certificate.id), filters, now),
+                           per_page=per_page, page=page, after=after, before=before)
     result.items = [_row(certificate, now) for certificate in result.items]
     return result
 

@@ -9,9 +9,10 @@ from app.extensions import db
 from app.models import Alert, utcnow
 from app.operations import alerts
 from app.queries import alerts as alert_queries
+from app.queries.paging import BadCursor
 from app.views.access import admin_required
 from app.views.htmx import render_page
-from app.views.query_reader import QueryReader
+from app.views.query_reader import QueryReader, cursor_param
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
@@ -27,7 +28,12 @@ def index():
     reader = QueryReader(request.args)
     kind = reader.optional_choice("kind", alert_queries.ALERT_KINDS)
     state = reader.optional_choice("state", alert_queries.ALERT_STATES)
-    page = alert_queries.alert_page(db.session, kind, state, reader.page())
+    try:
+        page = alert_queries.alert_page(db.session, kind, state, reader.page(), after=cursor_param(reader, "after"),
+                                        before=cursor_param(reader, "before"))
+    except BadCursor as error:
+        reader.errors.append(f"Bad page link ({error}): showing the first page.")
+        page = alert_queries.alert_page(db.session, kind, state)
     failed, failed_total = alert_queries.failed_deliveries(db.session)
     params = {key: value for key, value in (("kind", kind), ("state", state)) if value}
     status = 400 if reader.errors else 404 if page.past_end else 200

@@ -12,13 +12,14 @@ from app.extensions import db
 from app.models import utcnow
 from app.operations.certificates import CertificateRefused, CertificateUploadFailed, upload_certificate
 from app.queries import certificates
+from app.queries.paging import BadCursor
 from app.queries.sync_status import SYNC_QUEUE
 from app.queues import queue
 from app.views import sessions
 from app.views.access import REAUTH_FIELD, admin_required, reauth_required
 from app.views.forms import CertificateUploadForm
 from app.views.htmx import render_page
-from app.views.query_reader import QueryReader
+from app.views.query_reader import QueryReader, cursor_param
 
 bp = Blueprint("certificates", __name__, url_prefix="/certificates")
 
@@ -32,7 +33,13 @@ def index():
     filters = certificates.CertificateFilters(cluster=reader.optional_choice("cluster", clusters),
                                               urgency=reader.optional_choice("urgency", certificates.URGENCIES))
     now = utcnow()
-    page = certificates.list_certificates(db.session, filters, now, reader.page())
+    try:
+        page = certificates.list_certificates(db.session, filters, now, reader.page(),
+                                              after=cursor_param(reader, "after"),
+                                              before=cursor_param(reader, "before"))
+    except BadCursor as error:
+        reader.errors.append(f"Bad page link ({error}): showing the first page.")
+        page = certificates.list_certificates(db.session, filters, now)
     params = {key: value for key, value in (("cluster", filters.cluster), ("urgency", filters.urgency)) if value}
     status = 400 if reader.errors else 404 if page.past_end else 200
     return render_page("certificates/index.html", "results", push_url=url_for("certificates.index", **params),
