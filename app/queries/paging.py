@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 Row = TypeVar("Row")
@@ -166,6 +166,12 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     return values
 
 
+def _bound(column: ColumnElement, value: Any) -> Any:
+    """`value` ready to compare with `column`: a boolean key (SQLAlchemy orders no column against a bare True or
+    False) as a bound literal of the column's type."""
+    return literal(value, column.type) if isinstance(value, bool) else value
+
+
 def _beyond(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool = False) -> ColumnElement[bool]:
     """Rows strictly after the key `values` in the order `keys` (strictly before it when `backwards`).
 
@@ -175,11 +181,13 @@ def _beyond(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool = Fa
     """
     branches = []
     for position, (column, descending) in enumerate(keys):
-        value = values[position]
+        value = _bound(column, values[position])
         step = column < value if descending != backwards else column > value
-        branches.append(and_(*(key == earlier for (key, _), earlier in zip(keys[:position], values)), step))
+        branches.append(and_(*(key == _bound(key, earlier) for (key, _), earlier in zip(keys[:position], values)),
+                             step))
     first, descending = keys[0]
-    bound = first <= values[0] if descending != backwards else first >= values[0]
+    leading = _bound(first, values[0])
+    bound = first <= leading if descending != backwards else first >= leading
     return and_(bound, or_(*branches))
 
 
@@ -281,11 +289,12 @@ def _key_at(session: Session, count_query: Select, key_query: Select, keys: Sequ
     if tied_before < window:
         before = position - tied_before
     else:
-        earlier = count_query.where(leading > value if descending else leading < value).order_by(None).subquery()
+        bound = _bound(leading, value)
+        earlier = count_query.where(leading > bound if descending else leading < bound).order_by(None).subquery()
         before = session.scalar(select(func.count()).select_from(earlier)) or 0
     row = session.execute(key_query.with_only_columns(*key_columns, maintain_column_froms=True)
-                          .where(leading == value).order_by(*_ordered(keys)).offset(position - before).limit(1)
-                          ).first()
+                          .where(leading == _bound(leading, value)).order_by(*_ordered(keys))
+                          .offset(position - before).limit(1)).first()
     return list(row) if row is not None else None
 
 
