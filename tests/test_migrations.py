@@ -8,6 +8,7 @@ import uuid
 
 import psycopg
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 
@@ -46,3 +47,61 @@ def test_migrations_on_empty_postgresql(tmp_path, postgres_admin_url):
 @pytest.fixture
 def postgres_admin_url(postgres_server_url) -> str:
     return postgres_server_url
+
+
+# Rows of the tables 0016 rebuilds on SQLite (certificates, alerts) and of those pointing at them.
+SEED = [
+    "INSERT INTO regions (id, name, aws_region, timezone, backup_hour) VALUES (1, 'r', 'eu-west-1', 'UTC', 3)",
+    "INSERT INTO clusters (id, name, region_id, kind, controller_url) VALUES (1, 'c', 1, 'production', 'http://c')",
+    "INSERT INTO apps (id, cluster_id, name, uuid, owner, app_type, structure, config_values, memory, cpu, settings,"
+    " monitoring_enabled, limit_drift, health_path, synced_at) VALUES (1, 1, 'a', 'u', 'o', 'web', '{}', '{}', '{}',"
+    " '{}', '{}', TRUE, FALSE, '/', '2026-11-01 00:00:00.000000')",
+    "INSERT INTO certificates (id, cluster_id, name, sans, expires_at, synced_at) VALUES"
+    " (1, 1, 'dated', '[]', '2026-12-10 00:00:00.000000', '2026-11-01 00:00:00.000000'),"
+    " (2, 1, 'undated', '[]', NULL, '2026-11-01 00:00:00.000000')",
+    "INSERT INTO domains (id, app_id, name, certificate_id) VALUES (1, 1, 'a.example.test', 1)",
+    "INSERT INTO alerts (id, kind, dedup_key, severity, message, first_at, last_at, resolved_at) VALUES"
+    " (1, 'sync_failing', 'open', 'warning', 'm', '2026-11-01 00:00:00.000000', '2026-11-01 00:00:00.000000', NULL),"
+    " (2, 'sync_failing', 'gone', 'warning', 'm', '2026-11-01 00:00:00.000000', '2026-11-01 00:00:00.000000',"
+    " '2026-11-02 00:00:00.000000')",
+    "INSERT INTO alert_deliveries (id, alert_id, notice, channel, channel_label, state, attempts, created_at) VALUES"
+    " (1, 1, 'raised', 'email', 'email', 'delivered', 1, '2026-11-01 00:00:00.000000')",
+]
+
+
+def referencing_rows(database_url: str) -> tuple:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return (connection.scalar(text("SELECT certificate_id FROM domains WHERE id = 1")),
+                    connection.scalar(text("SELECT count(*) FROM alert_deliveries")),
+                    connection.scalar(text("SELECT count(*) FROM certificates")),
+                    connection.scalar(text("SELECT count(*) FROM alerts")))
+    finally:
+        engine.dispose()
+
+
+def test_the_list_sort_keys_migrate_up_down_and_up_keeping_every_row_on_sqlite(tmp_path):
+    """0016 rebuilds certificates and alerts on SQLite: domains keep their certificate, alerts their deliveries (a
+    rebuild with foreign keys enforced would null the one and delete the other), and the generated keys are filled."""
+    database_url = f"sqlite:///{tmp_path / 'rows.sqlite'}"
+    upgrade = flask_db(["upgrade", "0015_monit"], database_url, tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        for statement in SEED:
+            connection.execute(text(statement))
+    engine.dispose()
+    for command in (["upgrade"], ["downgrade", "0015_monit"], ["upgrade"]):
+        migrated = flask_db(command, database_url, tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        assert referencing_rows(database_url) == (1, 1, 2, 2), command
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT name, list_expiry FROM certificates ORDER BY list_expiry")).all() == [
+            ("dated", "2026-12-10 00:00:00.000000"), ("undated", "9999-12-31 00:00:00.000000")]
+        assert connection.execute(text("SELECT id, list_unresolved FROM alerts ORDER BY id")).all() == [(1, 1), (2, 0)]
+        assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    engine.dispose()
+    check = flask_db(["check"], database_url, tmp_path)
+    assert check.returncode == 0 and "No new upgrade operations detected" in check.stdout + check.stderr
