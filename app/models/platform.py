@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from app.models.databases import Database
 
 CLUSTER_KINDS = ("production", "staging", "monitoring")
-# Where a certificate without a known expiry sorts: after every real one.
+# Where a certificate without a known expiry sorts: after every real one. Every real expiry is before
+# KNOWN_EXPIRY_BEFORE and the generated one after it, whatever time zone PostgreSQL read the literal in.
 NO_EXPIRY_TEXT = "9999-12-31 00:00:00.000000"
+KNOWN_EXPIRY_BEFORE = datetime(9999, 12, 30, tzinfo=timezone.utc)
 log = logging.getLogger(__name__)
 
 

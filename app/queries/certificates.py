@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models import App, Certificate, Cluster, Domain
+from app.models.platform import KNOWN_EXPIRY_BEFORE
 from app.queries.paging import Page, seek_paginate
 
 PER_PAGE = 50
@@ -85,13 +86,14 @@ def days_left(expires_at: datetime | None, now: datetime) -> int | None:
 
 
 def _urgency_clause(urgency: str, now: datetime):
-    # On the list's sort key (the expiry, the far future when unknown), so the list's indexes bound each range.
+    # On the list's sort key (the expiry, the far future when unknown) alone, so the list's indexes bound each range
+    # and a numbered page's key walk stays index-only.
     expires = Certificate.list_expiry
     return {
         "expired": expires <= now,
         "critical": and_(expires > now, expires <= now + CRITICAL),
         "warning": and_(expires > now + CRITICAL, expires <= now + WARNING),
-        "ok": and_(expires > now + WARNING, Certificate.expires_at.is_not(None)),
+        "ok": and_(expires > now + WARNING, expires < KNOWN_EXPIRY_BEFORE),  # not the unknown ones
     }[urgency]
 
 
