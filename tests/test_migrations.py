@@ -105,3 +105,52 @@ def test_the_list_sort_keys_migrate_up_down_and_up_keeping_every_row_on_sqlite(t
     engine.dispose()
     check = flask_db(["check"], database_url, tmp_path)
     assert check.returncode == 0 and "No new upgrade operations detected" in check.stdout + check.stderr
+
+
+# Rows of the instances table 0014 rebuilds on SQLite, and of the three tables pointing at it.
+INSTANCE_SEED = [
+    "INSERT INTO instances (id, aws_id, aws_region, name, role, state, tags, synced_at, public_ip) VALUES"
+    " (1, 'i-0001', 'eu-west-1', 'web-1', 'deis', 'running', '{}', '2026-11-01 00:00:00.000000', '203.0.113.7')",
+    "INSERT INTO maintenance_events (id, instance_id, event_id, code, completed, first_seen_at) VALUES"
+    " (1, 1, 'instance-event-1', 'system-reboot', FALSE, '2026-11-01 00:00:00.000000')",
+    "INSERT INTO load_balancers (id, aws_region, name, kind, dns_name, synced_at) VALUES"
+    " (1, 'eu-west-1', 'lb', 'classic', 'lb.elb.test', '2026-11-01 00:00:00.000000')",
+    "INSERT INTO load_balancer_members (id, load_balancer_id, instance_id, health) VALUES (1, 1, 1, 'InService')",
+    "INSERT INTO dns_zones (id, cf_id, name, synced_at) VALUES (1, 'z1', 'example.test', '2026-11-01 00:00:00.000000')",
+    "INSERT INTO dns_records (id, zone_id, cf_id, name, type, content, ttl, proxied, instance_id, dangling, synced_at)"
+    " VALUES (1, 1, 'r1', 'web.example.test', 'A', '203.0.113.7', 300, FALSE, 1, FALSE, '2026-11-01 00:00:00.000000')",
+]
+
+
+def instance_references(database_url: str) -> tuple:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return (connection.scalar(text("SELECT count(*) FROM maintenance_events")),
+                    connection.scalar(text("SELECT count(*) FROM load_balancer_members")),
+                    connection.scalar(text("SELECT instance_id FROM dns_records WHERE id = 1")),
+                    connection.scalar(text("SELECT count(*) FROM instances")))
+    finally:
+        engine.dispose()
+
+
+def test_the_instance_sort_keys_migrate_up_down_and_up_keeping_what_points_at_instances_on_sqlite(tmp_path):
+    """0014 rebuilds instances on SQLite: with foreign keys enforced the rebuild deleted every maintenance event and
+    balancer member (ON DELETE CASCADE) and unlinked DNS records (SET NULL)."""
+    database_url = f"sqlite:///{tmp_path / 'instances.sqlite'}"
+    upgrade = flask_db(["upgrade", "0013"], database_url, tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        for statement in INSTANCE_SEED:
+            connection.execute(text(statement))
+    engine.dispose()
+    for command in (["upgrade", "0014_lists"], ["downgrade", "0013"], ["upgrade"]):
+        migrated = flask_db(command, database_url, tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        assert instance_references(database_url) == (1, 1, 1, 1), command
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT list_label FROM instances")).scalar() == "web-1"
+        assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    engine.dispose()

@@ -10,6 +10,7 @@ from alembic import op
 import sqlalchemy as sa
 
 import app.models.base
+from migrations.sqlite_rebuild import rebuild  # keeps maintenance events, balancer members, records' links
 
 
 # revision identifiers, used by Alembic.
@@ -52,9 +53,11 @@ DROPPED = [
 
 
 def upgrade():
-    with op.batch_alter_table('instances') as batch_op:
+    def add(batch_op):
         for column, column_type, expression in GENERATED:
             batch_op.add_column(sa.Column(column, column_type, sa.Computed(expression, persisted=True), nullable=True))
+
+    rebuild('instances', add)
     for name, table, columns in CREATED:
         op.create_index(name, table, columns, unique=False)
     for name, table, _ in DROPPED:
@@ -66,6 +69,8 @@ def downgrade():
         op.create_index(name, table, columns, unique=False)
     for name, table, _ in reversed(CREATED):
         op.drop_index(name, table_name=table)
-    with op.batch_alter_table('instances') as batch_op:
+    def drop(batch_op):
         for column, _, _ in reversed(GENERATED):
             batch_op.drop_column(column)
+
+    rebuild('instances', drop)

@@ -10,6 +10,7 @@ from alembic import op
 import sqlalchemy as sa
 
 import app.models.base
+from migrations.sqlite_rebuild import rebuild
 from app.models.platform import NO_EXPIRY_TEXT
 
 
@@ -32,43 +33,9 @@ CREATED = [
     ('ix_alerts_list', 'alerts', ['list_unresolved', 'last_at', 'id']),
     ('ix_alerts_kind_list', 'alerts', ['kind', 'list_unresolved', 'last_at', 'id']),
 ]
-# The tables rebuilt on SQLite are referenced by others (domains, alert deliveries): dropping the old copy with
-# foreign keys enforced would null or delete those rows (ON DELETE SET NULL / CASCADE), so the check is off for the
-# rebuild. SQLite ignores that pragma inside a transaction, so whatever the driver has open is committed first, on the
-# driver's connection (SQLite's DDL is not transactional for Alembic anyway; its own transaction stays open and
-# records the revision).
-REFERENCED = {'certificates', 'alerts'}
-
-
-def _foreign_keys(enforced: bool) -> None:
-    driver_connection = op.get_bind().connection.dbapi_connection
-    if driver_connection.in_transaction:
-        driver_connection.commit()
-    driver_connection.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
-    if driver_connection.execute('PRAGMA foreign_keys').fetchone()[0] != int(enforced):
-        raise RuntimeError('SQLite did not switch its foreign key checks: the rebuild would lose rows')
-
-
-def _rebuild(table: str, change) -> None:
-    """`change` in a batch (a table rebuild on SQLite) that keeps the rows of the tables referencing `table`."""
-    sqlite = op.get_bind().dialect.name == 'sqlite' and table in REFERENCED
-    if sqlite:
-        _foreign_keys(False)
-    try:
-        with op.batch_alter_table(table) as batch_op:
-            change(batch_op)
-    finally:
-        if sqlite:
-            _foreign_keys(True)
-    if sqlite:
-        broken = op.get_bind().exec_driver_sql('PRAGMA foreign_key_check').fetchall()
-        if broken:
-            raise RuntimeError(f'rebuilding {table} broke references: {broken[:5]}')
-
-
 def upgrade():
     for table, column, column_type, expression in GENERATED:
-        _rebuild(table, lambda batch_op: batch_op.add_column(
+        rebuild(table, lambda batch_op: batch_op.add_column(
             sa.Column(column, column_type, sa.Computed(expression, persisted=True), nullable=True)))
     for name, table, columns in CREATED:
         op.create_index(name, table, columns, unique=False)
@@ -78,4 +45,4 @@ def downgrade():
     for name, table, _ in reversed(CREATED):
         op.drop_index(name, table_name=table)
     for table, column, _, _ in reversed(GENERATED):
-        _rebuild(table, lambda batch_op: batch_op.drop_column(column))
+        rebuild(table, lambda batch_op: batch_op.drop_column(column))
