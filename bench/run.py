@@ -36,6 +36,7 @@ TARGETS = {
     "web.apps_search_ratio": ("<= 4", lambda value: value <= 4),
     "web.app_page_ratio": ("<= 4", lambda value: value <= 4),
     "web.depth_ratio": ("<= 1.5", lambda value: value <= 1.5),
+    "web.certificates_depth_ratio": ("<= 1.5", lambda value: value <= 1.5),
     "web.instances_depth_ratio": ("<= 1.5", lambda value: value <= 1.5),
     "web.dns_records_depth_ratio": ("<= 1.5", lambda value: value <= 1.5),
     "web.audit_depth_ratio": ("<= 1.5", lambda value: value <= 1.5),

@@ -123,6 +123,9 @@ def web_pages(found: dict[str, object], panel: Panel, only: tuple[str, ...] | No
         "instances": "/instances/",
         "home": "/",
         "dns_records": f"/dns/zones/{found['zone_id']}",
+        # One certificate per app (20,100): deep enough for a page 200 of its own.
+        "certificates": "/certificates/",
+        "certificates_page200": "/certificates/?page=200",
     }
 
 
@@ -212,6 +215,8 @@ def bench_web(sizes: Sizes, apps: int | None = None, only: tuple[str, ...] | Non
                 if "layout_p50_ms" in web:  # each page against the signed-in floor (see web_pages)
                     for name in [name for name in measured if name not in ("baseline", "layout")]:
                         web[f"{name}_layout_ratio"] = web[f"{name}_p50_ms"] / web["layout_p50_ms"]
+                if "certificates_page200_p50_ms" in web:
+                    web["certificates_depth_ratio"] = web["certificates_page200_p50_ms"] / web["certificates_p50_ms"]
                 if "apps_page200_p50_ms" in web:
                     web["depth_ratio"] = web["apps_page200_p50_ms"] / web["apps_list_p50_ms"]
                     web["cursor_depth_ratio"] = web["apps_cursor200_p50_ms"] / web["apps_list_p50_ms"]

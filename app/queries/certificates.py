@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models import App, Certificate, Cluster, Domain
@@ -143,28 +143,38 @@ def cluster_names(session: Session) -> list[str]:
 
 
 def expiry_timeline(session: Session, filters: CertificateFilters, now: datetime) -> Timeline:
-    """How many certificates (of those the filters keep) expire on each of the next 90 days, as bars to draw."""
+    """How many certificates (of those the filters keep) expire on each of the next 90 days, as bars to draw.
+
+    Counted in the database (a day bucket per certificate, grouped), with the first five names of each day: the
+    page must not load one row per certificate (20,000 of them took 90 ms a page)."""
     horizon = now + timedelta(days=TIMELINE_DAYS)
-    query = _filtered(select(Certificate.name, Certificate.expires_at).where(Certificate.expires_at.is_not(None),
-                                                                              Certificate.expires_at <= horizon),
-                      filters, now)
+    window = _filtered(select(Certificate.name, Certificate.expires_at).where(Certificate.expires_at.is_not(None),
+                                                                               Certificate.expires_at <= horizon),
+                       filters, now)
     timeline = Timeline()
-    by_day: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
-    for name, expires_at in session.execute(query):
-        if expires_at <= now:
-            timeline.expired += 1
-        else:
-            by_day[min(days_left(expires_at, now) or 0, TIMELINE_DAYS - 1)].append((name, expires_at))
-    timeline.upcoming = sum(len(names) for names in by_day.values())
-    tallest = max((len(names) for names in by_day.values()), default=1)
-    for day, expiring in sorted(by_day.items()):
-        height = max(4.0, BAR_SPACE * len(expiring) / tallest)
-        names = ", ".join(sorted(name for name, _ in expiring)[:5]) + (" …" if len(expiring) > 5 else "")
-        when = min(expires_at for _, expires_at in expiring)
+    timeline.expired = session.scalar(
+        select(func.count()).select_from(window.where(Certificate.expires_at <= now).subquery())) or 0
+    # Day d holds what expires in [now + d days, now + d + 1 days) (days_left's floor); the last day also takes the
+    # horizon itself. Bounds computed here, so the bucket is plain comparisons on both databases.
+    day = case(*[(Certificate.expires_at < now + timedelta(days=number + 1), number)
+                 for number in range(TIMELINE_DAYS - 1)], else_=TIMELINE_DAYS - 1)
+    upcoming = window.where(Certificate.expires_at > now).add_columns(day.label("day")).subquery()
+    days = session.execute(select(upcoming.c.day, func.count(), func.min(upcoming.c.expires_at))
+                           .group_by(upcoming.c.day).order_by(upcoming.c.day)).all()
+    ranked = select(upcoming.c.day, upcoming.c.name, func.row_number().over(
+        partition_by=upcoming.c.day, order_by=upcoming.c.name).label("rank")).subquery()
+    first_names: dict[int, list[str]] = defaultdict(list)
+    for number, name in session.execute(select(ranked.c.day, ranked.c.name).where(ranked.c.rank <= 5)):
+        first_names[number].append(name)
+    timeline.upcoming = sum(count for _, count, _ in days)
+    tallest = max((count for _, count, _ in days), default=1)
+    for number, count, when in days:
+        height = max(4.0, BAR_SPACE * count / tallest)
+        names = ", ".join(sorted(first_names[number])) + (" …" if count > 5 else "")
         timeline.bars.append(TimelineBar(
-            day=day, count=len(expiring), urgency=urgency_of(when, now), x=CHART_LEFT + day * DAY_WIDTH + 1,
+            day=number, count=count, urgency=urgency_of(when, now), x=CHART_LEFT + number * DAY_WIDTH + 1,
             y=BAR_SPACE - height, width=DAY_WIDTH - 2, height=height,
-            label=f"{when:%Y-%m-%d}: {len(expiring)} expiring ({names})",
+            label=f"{when:%Y-%m-%d}: {count} expiring ({names})",
         ))
     timeline.ticks = [(CHART_LEFT + day * DAY_WIDTH, "today" if day == 0 else f"{day} d")
                       for day in (0, 7, 14, 30, 60, 90)]
