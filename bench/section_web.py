@@ -222,7 +222,7 @@ def bench_web(sizes: Sizes, apps: int | None = None, only: tuple[str, ...] | Non
                     web["cursor_depth_ratio"] = web["apps_cursor200_p50_ms"] / web["apps_list_p50_ms"]
                     web["rows"] = apps
                 monit = {} if only else bench_monit(panel, found, sizes, web["baseline_p50_ms"], log)
-                if not only:
+                if not only and sizes.name == "full":  # the deep lists top-up: `make bench` only (quick stays short)
                     web.update(bench_deep_lists(environ, found, panel, sizes, web["baseline_p50_ms"], log))
                 return web, monit
             finally:
