@@ -75,6 +75,18 @@ def wait_until_finished(request_id: int) -> SyncRequest:
         time.sleep(0.2)
 
 
+def finished_job(sync_queue: Queue, job_id: str) -> Job:
+    """The job once RQ has recorded its end. The finish job writes the request's outcome before it returns, so the
+    request row can say finished a moment before RQ marks the job finished."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        job = Job.fetch(job_id, connection=sync_queue.connection)
+        if job.is_finished or job.is_failed:
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} did not end: {job.get_status()}"
+        time.sleep(0.1)
+
+
 def fan_out(sync_queue: Queue, *args) -> int:
     """Queue the fan-out job as the schedule does, and wait for the request row it creates."""
     job = sync_queue.enqueue("jobs.sync.sync_source", *args)
@@ -114,7 +126,7 @@ def test_two_workers_sync_the_scopes_side_by_side_and_relations_run_once_after_a
     # The relations job: one per request, started only after the last scope finished.
     assert [each["job_id"] for each in request.scope_jobs] == [run.job_id for run in sorted(
         runs, key=lambda run: [e["scope"] for e in request.scope_jobs].index(run.scope))]
-    finish = Job.fetch(request.finish_job_id, connection=sync_queue.connection)
+    finish = finished_job(sync_queue, request.finish_job_id)
     assert finish.func_name == "jobs.sync_finish.finish_sync" and finish.is_finished
     assert finish.return_value() == "succeeded"
     assert finish.started_at.replace(tzinfo=None) >= max(run.finished_at for run in runs).replace(tzinfo=None)
@@ -145,7 +157,7 @@ def test_a_failing_scope_deletes_nothing_and_the_others_and_the_relations_job_st
     assert set(db.session.scalars(select(App.name).where(App.cluster_id == us_prod))) == apps_before
     scope_job = Job.fetch(runs["us-prod"].job_id, connection=sync_queue.connection)
     assert scope_job.is_failed
-    finish = Job.fetch(request.finish_job_id, connection=sync_queue.connection)
+    finish = finished_job(sync_queue, request.finish_job_id)
     assert finish.is_finished and finish.return_value() == "failed"  # it ran despite the failed dependency
     assert request.status == "failed" and request.relations_changed is not None
 
