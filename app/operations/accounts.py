@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from functools import cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,9 +14,15 @@ from app.models.users import ROLES, USERNAME_MAX
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 MIN_PASSWORD = 12
-# Verifying against a real hash for unknown users keeps both failures equally slow (no user enumeration by timing).
-_DUMMY = User(username="-", password_hash="")
-_DUMMY.set_password(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy() -> User:
+    """Verifying against a real hash for unknown users keeps both failures equally slow (no user enumeration by
+    timing). Made on first use: at import it cost every process (each worker and CLI command) a password hash."""
+    user = User(username="-", password_hash="")
+    user.set_password(secrets.token_urlsafe(16))
+    return user
 
 
 class AccountError(ValueError):
@@ -52,7 +59,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """The user these credentials belong to, or None (without telling which part was wrong)."""
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        _DUMMY.check_password(password)
+        _dummy().check_password(password)
         return None
     return user if user.check_password(password) else None
 
