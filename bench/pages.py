@@ -39,8 +39,9 @@ from app.operations import accounts  # noqa: E402
 PASSWORD = "bench password long enough"
 
 
-def fill(apps: int, instances: int, records: int) -> None:
-    """Bulk-insert a platform of the given size (core inserts: seconds, not minutes)."""
+def fill(apps: int, instances: int, records: int, monitored_every: int = 2) -> None:
+    """Bulk-insert a platform of the given size (core inserts: seconds, not minutes); one app in
+    `monitored_every` has monitoring on."""
     session, now = db.session, utcnow()
     region = Region(name="europe", aws_region="eu-west-1")
     clusters = [Cluster(name=f"prod-{number}", region=region, controller_url=f"http://deis-{number}.test")
@@ -52,7 +53,7 @@ def fill(apps: int, instances: int, records: int) -> None:
         {"cluster_id": cluster_ids[number % 4], "name": f"app-{number:05d}", "uuid": str(uuid.uuid4()),
          "owner": f"owner-{number % 97}", "app_type": ("web", "worker", "api")[number % 3],
          "structure": {"web": 2}, "config_values": {"DATABASE_URL": "postgres://u:pw@h/db", "PLATFORM": "deis"},
-         "memory": {"web": "512M"}, "cpu": {"web": "500m"}, "settings": {}, "monitoring_enabled": number % 2 == 0,
+         "memory": {"web": "512M"}, "cpu": {"web": "500m"}, "settings": {}, "monitoring_enabled": number % monitored_every == 0,
          "limit_drift": number % 11 == 0, "health_path": "/", "synced_at": now}
         for number in range(apps)
     ])

@@ -15,12 +15,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bench.common import PYTHON, ROOT, RssSampler, Sizes, panel_env, postgres_server, private_redis, scratch_database, stop
 
 DEIS_DETAIL = re.compile(r"^GET /v2/apps/[^/]+/(config|settings|domains)/?$")
 DEIS_DETAIL_CONCURRENCY = 8  # app/sync/deis.py fetch(workers=8): config, settings and domains of 8 apps at once
+MAX_WORKERS = 4  # the fan-out run's workers
 BOOKKEEPING_TABLES = {"sync_runs", "sync_requests", "audit_events", "alerts", "alert_deliveries"}
 
 
@@ -76,8 +77,15 @@ class SyncBench:
 
     def __init__(self, counters: Counters, environ: dict[str, str], sql_dir: Path) -> None:
         self.counters, self.environ, self.sql_dir = counters, environ, sql_dir
-        # Workers stay up between runs (the runs go 1, 1, 4 workers): starting one costs seconds of imports.
-        self.processes: list[subprocess.Popen] = []
+        # Workers stay up between runs (the runs go 1, 1, 4 workers). One launcher (bench/sync_worker.py main)
+        # imports the panel once, here, and forks a worker each time a run asks for one more.
+        self.launcher = subprocess.Popen(
+            [PYTHON, "-m", "bench.sync_worker", "--worker-class", "bench.sync_worker.CountingWorker",
+             "--logging_level", "WARNING", "-u", self.environ["REDIS_URL"], "sync"],
+            env=self.environ, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.workers = 0
+        self._app = None
+        self._release(1)  # the first run's worker: listening before the clock starts (a run waits for it anyway)
 
     def run(self, workers: int) -> dict[str, Any]:
         import redis
@@ -89,20 +97,15 @@ class SyncBench:
         for each in self.sql_dir.iterdir():
             each.unlink()
         self.counters.reset()
-        if workers < len(self.processes):
-            raise ValueError("the runs only ever add workers")
-        self.processes += [subprocess.Popen(
-            [PYTHON, "-m", "rq.cli", "worker", "--worker-class", "bench.sync_worker.CountingWorker",
-             "--logging_level", "WARNING", "-u", self.environ["REDIS_URL"], "sync"],
-            env=self.environ, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            for _ in range(workers - len(self.processes))]
-        processes = self.processes
+        if not self.workers <= workers <= MAX_WORKERS:
+            raise ValueError(f"the runs only ever add workers, up to {MAX_WORKERS}")
+        self._release(workers)
         deadline = time.monotonic() + 120
         while Worker.count(queue=queue) < workers:
-            if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
-                raise RuntimeError("rq workers did not start: " + processes[0].stderr.read().decode()[-2000:])
+            if time.monotonic() > deadline or self.launcher.poll() is not None:
+                raise RuntimeError("rq workers did not start: " + self.launcher.stderr.read().decode()[-2000:])
             time.sleep(0.05)
-        with RssSampler([process.pid for process in processes]) as rss:
+        with RssSampler([self.launcher.pid]) as rss:  # its forked workers and their work horses
             started = time.perf_counter()
             first_job = self._request_sync(queue)
             registries = [StartedJobRegistry(queue=queue), DeferredJobRegistry(queue=queue),
@@ -116,7 +119,7 @@ class SyncBench:
             seconds = time.perf_counter() - started
         if status != "finished":
             raise RuntimeError(f"the sync job ended {status}: {first_job.latest_result()}")
-        time.sleep(0.5)  # the last job's horse writes its SQL figures as it exits
+        self._wait_for_figures(first_job)
         statements, writes, write_statements = 0, {}, {}
         for each in self.sql_dir.iterdir():
             figures = json.loads(each.read_text())
@@ -131,19 +134,50 @@ class SyncBench:
                 "peak_rss_mb": rss.peak_mb, "runs": self._runs_since(started)}
 
     def close(self) -> None:
-        for process in self.processes:
-            stop(process)
-        self.processes = []
+        try:
+            self.launcher.stdin.close()  # the end of stdin: the launcher stops its workers, then itself
+        except OSError:
+            pass
+        stop(self.launcher, timeout=30)
+
+    def _release(self, workers: int) -> None:
+        """Have the launcher fork workers until `workers` run."""
+        while self.workers < workers:
+            self.launcher.stdin.write(b"go\n")
+            self.launcher.stdin.flush()
+            self.workers += 1
+
+    def _wait_for_figures(self, first_job) -> None:
+        """Until every job of the request has written its SQL figures: each job's horse writes them as it exits,
+        a moment after RQ marks the job finished (the fan-out job, each scope job, the relations job)."""
+        from app.models import SyncRequest
+
+        with self._panel().app_context():
+            from app.extensions import db
+            request = db.session.query(SyncRequest).filter_by(job_id=first_job.id).one()
+            jobs = {first_job.id, request.finish_job_id, *(each["job_id"] for each in request.scope_jobs)}
+            db.session.remove()
+        deadline = time.monotonic() + 30
+        while not all((self.sql_dir / f"{job_id}.json").exists() for job_id in jobs if job_id):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the workers did not write the SQL figures of every job")
+            time.sleep(0.02)
+
+    def _panel(self):
+        """The panel app this process asks for syncs with (made once: an app costs a second to build)."""
+        if self._app is None:
+            from app import create_app
+            from app.config import Settings
+            self._app = create_app(Settings.from_env(self.environ))
+        return self._app
 
     def _request_sync(self, queue):
-        from app import create_app
-        from app.config import Settings
         from app.extensions import db
         from app.operations.sync_requests import request_sync
         from rq.job import Job
         from sqlalchemy import text
 
-        app = create_app(Settings.from_env(self.environ))
+        app = self._panel()
         with app.app_context():
             self._since = db.session.scalar(text("SELECT coalesce(max(id), 0) FROM sync_runs"))
             requested = request_sync(db.session, queue, None, None, "bench")
@@ -174,8 +208,11 @@ def schema(environ: dict[str, str]) -> None:
         db.engine.dispose()
 
 
-def bench_sync(sizes: Sizes, apps: int | None = None, fanout: bool = True, log=print) -> dict[str, float]:
-    """The `sync.*` figures for `sizes` (or only `apps` apps, records and instances scaled alike, for the curve)."""
+def bench_sync(sizes: Sizes, apps: int | None = None, fanout: bool = True, log=print,
+               before_runs: Callable[[], object] | None = None) -> dict[str, float]:
+    """The `sync.*` figures for `sizes` (or only `apps` apps, records and instances scaled alike, for the curve).
+    `before_runs` is called once everything is seeded and before the first timed run (bench/run.py waits there
+    for the page benchmark's site, prepared meanwhile)."""
     import os
 
     from bench.deis_shards import deis_shards
@@ -208,9 +245,11 @@ def bench_sync(sizes: Sizes, apps: int | None = None, fanout: bool = True, log=p
             extra = {**sandbox_env, "BENCH_SQL_DIR": str(sql_dir), "SECRET_KEY": os.urandom(24).hex()}
             environ = panel_env(url, redis_url, folder / "instance", extra)
             os.environ.update({key: extra[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
-            schema(environ)
-            bench = SyncBench(Counters(sandbox, shards), environ, sql_dir)
+            bench = SyncBench(Counters(sandbox, shards), environ, sql_dir)  # its workers import meanwhile
             try:
+                schema(environ)
+                if before_runs is not None:
+                    before_runs()
                 from app.config import Settings
                 settings = Settings.from_env(environ)
                 limit, window = settings.cloudflare_rate_limit, settings.cloudflare_rate_window
