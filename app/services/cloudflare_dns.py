@@ -16,13 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import cloudflare
-import httpx
 from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+if TYPE_CHECKING:  # annotations only: the SDK and httpx are imported where a client is built
+    import cloudflare
+    import httpx
 
 T = TypeVar("T")
 RECORDS_PER_PAGE = 5000
@@ -133,33 +135,6 @@ class RequestBudget:
         return int(self._item.amount - remaining)
 
 
-class _BudgetedTransport(httpx.BaseTransport):
-    """Takes a budget slot for every request the SDK sends, retries included.
-
-    A spent budget becomes a local 429 with `x-should-retry: false` rather than an exception: the SDK would take an
-    exception from its transport for a network error and retry it.
-    """
-
-    def __init__(self, budget: RequestBudget, on_send: Callable[[], None]) -> None:
-        self._budget = budget
-        self._on_send = on_send
-        self._inner = httpx.HTTPTransport(limits=httpx.Limits(max_connections=20, max_keepalive_connections=10))
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            self._budget.take()
-        except BudgetSpent as spent:
-            envelope = {"success": False, "result": None, "messages": [],
-                        "errors": [{"code": 0, "message": spent.reason}]}
-            return httpx.Response(429, headers={"x-should-retry": "false", BUDGET_HEADER: "spent"}, json=envelope,
-                                  request=request)
-        self._on_send()
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 class CloudflareDns:
     """Zones and DNS records of one Cloudflare account (one API token)."""
 
@@ -170,7 +145,11 @@ class CloudflareDns:
         self.calls = 0  # HTTP requests really sent, the SDK's retries included
         self.rate_limit_retries = rate_limit_retries
         self.write_attempts = write_attempts
-        http_client = cloudflare.DefaultHttpxClient(transport=_BudgetedTransport(self.budget, self._count))
+        import cloudflare  # here, not at the top: the SDK (and httpx) cost every process a third of a second
+
+        from app.services.cloudflare_transport import BudgetedTransport
+
+        http_client = cloudflare.DefaultHttpxClient(transport=BudgetedTransport(self.budget, self._count))
         self._cf = cloudflare.Cloudflare(api_token=api_token, base_url=base_url, timeout=timeout,
                                          max_retries=max_retries, http_client=http_client)
         self._writer = self._cf.with_options(max_retries=0)  # same http client, same budget; never retried blindly
@@ -183,6 +162,8 @@ class CloudflareDns:
 
         For a write, an answer that may hide an applied change raises `_AnswerLost` for the caller to read back.
         """
+        import cloudflare
+
         for attempt in range(self.rate_limit_retries + 1):
             try:
                 return action()
@@ -326,7 +307,9 @@ class CloudflareDns:
         if not changes:
             raise ValueError("update_record needs at least one field to change")
         # The SDK marks name, ttl and type as required; `omit` keeps them out of the body unless they change.
-        body = {"name": cloudflare.omit, "ttl": cloudflare.omit, "type": cloudflare.omit, **changes}
+        from cloudflare import omit
+
+        body = {"name": omit, "ttl": omit, "type": omit, **changes}
         call = f"update record {record_id}"
         lost: str | None = None
         for _attempt in range(self.write_attempts):
