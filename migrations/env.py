@@ -139,11 +139,29 @@ def run_migrations_online():
             target_metadata=get_metadata(),
             **conf_args
         )
-
-        with context.begin_transaction():
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            context.run_migrations()
+        # SQLite changes most tables by rebuilding them (copy, drop the old one, rename). With foreign keys
+        # enforced, as the panel's connections have them, dropping the old copy deletes or unlinks every row that
+        # references it (ON DELETE CASCADE / SET NULL), or fails outright. So every SQLite migration runs with the
+        # check off, and the whole database is checked before the check goes back on.
+        sqlite = connection.dialect.name == "sqlite"
+        driver = connection.connection.dbapi_connection if sqlite else None
+        enforced = sqlite and bool(driver.execute("PRAGMA foreign_keys").fetchone()[0])
+        if enforced:
+            driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the migrations broke references: {broken[:5]}")
+        finally:
+            if enforced:
+                if driver.in_transaction:
+                    driver.commit()
+                driver.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

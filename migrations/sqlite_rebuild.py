@@ -20,16 +20,22 @@ def _foreign_keys(enforced: bool) -> None:
         raise RuntimeError('SQLite did not switch its foreign key checks: the rebuild would lose rows')
 
 
+def foreign_keys_enforced(driver_connection) -> bool:
+    return bool(driver_connection.execute('PRAGMA foreign_keys').fetchone()[0])
+
+
 def rebuild(table: str, change) -> None:
-    """`change(batch_op)` in a batch on `table`, keeping the rows of the tables that reference it."""
+    """`change(batch_op)` in a batch on `table`, keeping the rows of the tables that reference it. (migrations/env.py
+    already runs every SQLite migration with the check off; this keeps a migration safe when run another way.)"""
     sqlite = op.get_bind().dialect.name == 'sqlite'
-    if sqlite:
+    enforced = sqlite and foreign_keys_enforced(op.get_bind().connection.dbapi_connection)
+    if enforced:
         _foreign_keys(False)
     try:
         with op.batch_alter_table(table) as batch_op:
             change(batch_op)
     finally:
-        if sqlite:
+        if enforced:
             _foreign_keys(True)
     if sqlite:
         broken = op.get_bind().exec_driver_sql('PRAGMA foreign_key_check').fetchall()

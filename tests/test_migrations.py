@@ -154,3 +154,107 @@ def test_the_instance_sort_keys_migrate_up_down_and_up_keeping_what_points_at_in
         assert connection.execute(text("SELECT list_label FROM instances")).scalar() == "web-1"
         assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
     engine.dispose()
+
+
+# A change set with its items, and a DNS record pointing at an instance: the tables 0008 rebuilds on SQLite
+# (change_sets for its wider state, dns_records for its new foreign key) and what references them.
+CHANGE_SET_SEED = [
+    "INSERT INTO change_sets (id, kind, state, description, created_by, created_at) VALUES"
+    " (1, 'cluster_switch', 'applied', 'switch', 'alice', '2026-11-01 00:00:00.000000')",
+    "INSERT INTO change_sets (id, kind, state, description, created_by, created_at, rollback_of_id) VALUES"
+    " (2, 'rollback', 'planned', 'undo', 'alice', '2026-11-01 00:00:00.000000', 1)",
+    "INSERT INTO change_set_items (id, change_set_id, zone_cf_id, record_cf_id, action, state) VALUES"
+    " (1, 1, 'z1', 'r1', 'update', 'applied'), (2, 1, 'z1', 'r2', 'update', 'applied'),"
+    " (3, 2, 'z1', 'r1', 'update', 'pending')",
+    *INSTANCE_SEED,
+]
+
+
+def change_set_references(database_url: str) -> tuple:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return (connection.scalar(text("SELECT count(*) FROM change_sets")),
+                    connection.scalar(text("SELECT count(*) FROM change_set_items")),
+                    connection.scalar(text("SELECT rollback_of_id FROM change_sets WHERE id = 2")),
+                    connection.scalar(text("SELECT count(*) FROM dns_records")),
+                    connection.scalar(text("SELECT instance_id FROM dns_records WHERE id = 1")))
+    finally:
+        engine.dispose()
+
+
+def test_the_change_set_engine_migrates_up_down_and_up_keeping_every_item_on_sqlite(tmp_path):
+    """0008 rebuilds change_sets and dns_records on SQLite: with foreign keys enforced, dropping the old
+    change_sets deleted every change set item (ON DELETE CASCADE)."""
+    database_url = f"sqlite:///{tmp_path / 'change_sets.sqlite'}"
+    upgrade = flask_db(["upgrade", "0007"], database_url, tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        for statement in CHANGE_SET_SEED:
+            connection.execute(text(statement))
+    engine.dispose()
+    for command in (["upgrade", "0008"], ["downgrade", "0007"], ["upgrade", "0008"]):
+        migrated = flask_db(command, database_url, tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        assert change_set_references(database_url) == (2, 3, 1, 1, 1), command
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    engine.dispose()
+
+
+def test_the_ipv6_and_target_group_columns_migrate_down_and_up_keeping_what_points_at_instances_on_sqlite(tmp_path):
+    """0003's downgrade rebuilds instances on SQLite (dropping a column): with foreign keys enforced that deleted
+    every maintenance event and balancer member and unlinked DNS records."""
+    database_url = f"sqlite:///{tmp_path / 'ipv6.sqlite'}"
+    upgrade = flask_db(["upgrade", "0003"], database_url, tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        for statement in INSTANCE_SEED:
+            connection.execute(text(statement))
+    engine.dispose()
+    for command in (["downgrade", "0002"], ["upgrade", "0003"]):
+        migrated = flask_db(command, database_url, tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        assert instance_references(database_url) == (1, 1, 1, 1), command
+
+
+def test_every_migration_down_to_the_first_and_up_again_keeps_an_app_and_what_points_at_it_on_sqlite(tmp_path):
+    """Every SQLite migration runs with the foreign key check off (migrations/env.py): a downgrade of 0007 rebuilt
+    apps (dropping a column), 0010 regions, 0004 alerts, 0009 backups, each deleting or refusing what referenced
+    them. The rows seeded at 0001 survive a downgrade to 0001 and an upgrade to the head."""
+    database_url = f"sqlite:///{tmp_path / 'all.sqlite'}"
+    assert flask_db(["upgrade"], database_url, tmp_path).returncode == 0
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO regions (id, name, aws_region, timezone, backup_hour) VALUES"
+            " (1, 'europe', 'eu-west-1', 'Europe/Dublin', 3)"))
+        connection.execute(text(
+            "INSERT INTO clusters (id, name, region_id, controller_url, kind) VALUES"
+            " (1, 'eu-prod', 1, 'http://deis.test', 'production')"))
+        connection.execute(text(
+            "INSERT INTO apps (id, cluster_id, name, uuid, owner, app_type, structure, config_values, memory, cpu,"
+            " settings, monitoring_enabled, limit_drift, health_path, synced_at) VALUES (1, 1, 'shop', 'u-1',"
+            " 'alice', 'web', '{}', '{}', '{}', '{}', '{}', FALSE, FALSE, '/', '2026-11-01 00:00:00.000000')"))
+        connection.execute(text("INSERT INTO domains (id, app_id, name) VALUES (1, 1, 'shop.example.test')"))
+        for statement in INSTANCE_SEED:
+            connection.execute(text(statement))
+    engine.dispose()
+
+    def counts() -> tuple:
+        engine = create_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                return tuple(connection.scalar(text(f"SELECT count(*) FROM {table}")) for table in (
+                    "regions", "clusters", "apps", "domains", "instances", "maintenance_events",
+                    "load_balancer_members", "dns_records"))
+        finally:
+            engine.dispose()
+
+    for command in (["downgrade", "0001"], ["upgrade"]):
+        migrated = flask_db(command, database_url, tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        assert counts() == (1, 1, 1, 1, 1, 1, 1, 1), command

@@ -8,6 +8,8 @@ Create Date: 2026-11-27 10:00:00.000000
 from alembic import op
 import sqlalchemy as sa
 
+from migrations.sqlite_rebuild import rebuild  # keeps maintenance events, balancer members, records' links
+
 
 # revision identifiers, used by Alembic.
 revision = '0003'
@@ -21,13 +23,15 @@ def upgrade():
         batch_op.add_column(sa.Column('ipv6_ip', sa.String(length=45), nullable=True))
         batch_op.create_index(batch_op.f('ix_instances_ipv6_ip'), ['ipv6_ip'], unique=False)
 
-    with op.batch_alter_table('load_balancer_members', schema=None) as batch_op:
+    def per_target_group(batch_op):
         batch_op.add_column(sa.Column('target_group', sa.String(length=255), server_default='', nullable=False))
         batch_op.add_column(sa.Column('target_ip', sa.String(length=45), nullable=True))
         batch_op.drop_constraint(batch_op.f('uq_load_balancer_members_load_balancer_id_instance_id'), type_='unique')
         batch_op.create_unique_constraint(
             'uq_load_balancer_members_membership',
             ['load_balancer_id', 'instance_id', 'target_group'])
+
+    rebuild('load_balancer_members', per_target_group)
 
 
 def downgrade():
@@ -44,6 +48,10 @@ def downgrade():
         batch_op.drop_column('target_ip')
         batch_op.drop_column('target_group')
 
-    with op.batch_alter_table('instances', schema=None) as batch_op:
+    def drop_ipv6(batch_op):
         batch_op.drop_index(batch_op.f('ix_instances_ipv6_ip'))
         batch_op.drop_column('ipv6_ip')
+
+    # Dropping a column rebuilds instances on SQLite: with foreign keys enforced that deleted every maintenance
+    # event and balancer member (ON DELETE CASCADE) and unlinked DNS records (SET NULL).
+    rebuild('instances', drop_ipv6)
