@@ -28,6 +28,35 @@ def upgrade_and_check(database_url: str, tmp_path) -> None:
     assert "No new upgrade operations detected" in check.stdout + check.stderr
 
 
+def seeded_at(revision: str, statements: list[str], database_url: str, tmp_path) -> None:
+    """Migrate an empty database to `revision`, then insert `statements`' rows."""
+    upgrade = flask_db(["upgrade", revision], database_url, tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    engine.dispose()
+
+
+def scalars(database_url: str, queries: tuple[str, ...]) -> tuple:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return tuple(connection.scalar(text(query)) for query in queries)
+    finally:
+        engine.dispose()
+
+
+def migrate_keeping(commands: list[list[str]], queries: tuple[str, ...], expected: tuple, database_url: str,
+                    tmp_path) -> None:
+    """Run each `flask db` command; after each, `queries` answer `expected` (no row lost, no reference cut)."""
+    for command in commands:
+        migrated = flask_db(command, database_url, tmp_path)
+        assert migrated.returncode == 0, migrated.stderr
+        assert scalars(database_url, queries) == expected, command
+
+
 def test_migrations_on_empty_sqlite(tmp_path):
     upgrade_and_check(f"sqlite:///{tmp_path / 'empty.sqlite'}", tmp_path)
 
@@ -69,33 +98,17 @@ SEED = [
 ]
 
 
-def referencing_rows(database_url: str) -> tuple:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return (connection.scalar(text("SELECT certificate_id FROM domains WHERE id = 1")),
-                    connection.scalar(text("SELECT count(*) FROM alert_deliveries")),
-                    connection.scalar(text("SELECT count(*) FROM certificates")),
-                    connection.scalar(text("SELECT count(*) FROM alerts")))
-    finally:
-        engine.dispose()
+REFERENCING_ROWS = ("SELECT certificate_id FROM domains WHERE id = 1", "SELECT count(*) FROM alert_deliveries",
+                    "SELECT count(*) FROM certificates", "SELECT count(*) FROM alerts")
 
 
 def test_the_list_sort_keys_migrate_up_down_and_up_keeping_every_row_on_sqlite(tmp_path):
     """0016 rebuilds certificates and alerts on SQLite: domains keep their certificate, alerts their deliveries (a
     rebuild with foreign keys enforced would null the one and delete the other), and the generated keys are filled."""
     database_url = f"sqlite:///{tmp_path / 'rows.sqlite'}"
-    upgrade = flask_db(["upgrade", "0015_monit"], database_url, tmp_path)
-    assert upgrade.returncode == 0, upgrade.stderr
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        for statement in SEED:
-            connection.execute(text(statement))
-    engine.dispose()
-    for command in (["upgrade"], ["downgrade", "0015_monit"], ["upgrade"]):
-        migrated = flask_db(command, database_url, tmp_path)
-        assert migrated.returncode == 0, migrated.stderr
-        assert referencing_rows(database_url) == (1, 1, 2, 2), command
+    seeded_at("0015_monit", SEED, database_url, tmp_path)
+    migrate_keeping([["upgrade"], ["downgrade", "0015_monit"], ["upgrade"]], REFERENCING_ROWS, (1, 1, 2, 2),
+                    database_url, tmp_path)
     engine = create_engine(database_url)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT name, list_expiry FROM certificates ORDER BY list_expiry")).all() == [
@@ -122,33 +135,17 @@ INSTANCE_SEED = [
 ]
 
 
-def instance_references(database_url: str) -> tuple:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return (connection.scalar(text("SELECT count(*) FROM maintenance_events")),
-                    connection.scalar(text("SELECT count(*) FROM load_balancer_members")),
-                    connection.scalar(text("SELECT instance_id FROM dns_records WHERE id = 1")),
-                    connection.scalar(text("SELECT count(*) FROM instances")))
-    finally:
-        engine.dispose()
+INSTANCE_REFERENCES = ("SELECT count(*) FROM maintenance_events", "SELECT count(*) FROM load_balancer_members",
+                       "SELECT instance_id FROM dns_records WHERE id = 1", "SELECT count(*) FROM instances")
 
 
 def test_the_instance_sort_keys_migrate_up_down_and_up_keeping_what_points_at_instances_on_sqlite(tmp_path):
     """0014 rebuilds instances on SQLite: with foreign keys enforced the rebuild deleted every maintenance event and
     balancer member (ON DELETE CASCADE) and unlinked DNS records (SET NULL)."""
     database_url = f"sqlite:///{tmp_path / 'instances.sqlite'}"
-    upgrade = flask_db(["upgrade", "0013"], database_url, tmp_path)
-    assert upgrade.returncode == 0, upgrade.stderr
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        for statement in INSTANCE_SEED:
-            connection.execute(text(statement))
-    engine.dispose()
-    for command in (["upgrade", "0014_lists"], ["downgrade", "0013"], ["upgrade"]):
-        migrated = flask_db(command, database_url, tmp_path)
-        assert migrated.returncode == 0, migrated.stderr
-        assert instance_references(database_url) == (1, 1, 1, 1), command
+    seeded_at("0013", INSTANCE_SEED, database_url, tmp_path)
+    migrate_keeping([["upgrade", "0014_lists"], ["downgrade", "0013"], ["upgrade"]], INSTANCE_REFERENCES,
+                    (1, 1, 1, 1), database_url, tmp_path)
     engine = create_engine(database_url)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT list_label FROM instances")).scalar() == "web-1"
@@ -170,34 +167,18 @@ CHANGE_SET_SEED = [
 ]
 
 
-def change_set_references(database_url: str) -> tuple:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return (connection.scalar(text("SELECT count(*) FROM change_sets")),
-                    connection.scalar(text("SELECT count(*) FROM change_set_items")),
-                    connection.scalar(text("SELECT rollback_of_id FROM change_sets WHERE id = 2")),
-                    connection.scalar(text("SELECT count(*) FROM dns_records")),
-                    connection.scalar(text("SELECT instance_id FROM dns_records WHERE id = 1")))
-    finally:
-        engine.dispose()
+CHANGE_SET_REFERENCES = ("SELECT count(*) FROM change_sets", "SELECT count(*) FROM change_set_items",
+                         "SELECT rollback_of_id FROM change_sets WHERE id = 2", "SELECT count(*) FROM dns_records",
+                         "SELECT instance_id FROM dns_records WHERE id = 1")
 
 
 def test_the_change_set_engine_migrates_up_down_and_up_keeping_every_item_on_sqlite(tmp_path):
     """0008 rebuilds change_sets and dns_records on SQLite: with foreign keys enforced, dropping the old
     change_sets deleted every change set item (ON DELETE CASCADE)."""
     database_url = f"sqlite:///{tmp_path / 'change_sets.sqlite'}"
-    upgrade = flask_db(["upgrade", "0007"], database_url, tmp_path)
-    assert upgrade.returncode == 0, upgrade.stderr
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        for statement in CHANGE_SET_SEED:
-            connection.execute(text(statement))
-    engine.dispose()
-    for command in (["upgrade", "0008"], ["downgrade", "0007"], ["upgrade", "0008"]):
-        migrated = flask_db(command, database_url, tmp_path)
-        assert migrated.returncode == 0, migrated.stderr
-        assert change_set_references(database_url) == (2, 3, 1, 1, 1), command
+    seeded_at("0007", CHANGE_SET_SEED, database_url, tmp_path)
+    migrate_keeping([["upgrade", "0008"], ["downgrade", "0007"], ["upgrade", "0008"]], CHANGE_SET_REFERENCES,
+                    (2, 3, 1, 1, 1), database_url, tmp_path)
     engine = create_engine(database_url)
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
@@ -208,53 +189,28 @@ def test_the_ipv6_and_target_group_columns_migrate_down_and_up_keeping_what_poin
     """0003's downgrade rebuilds instances on SQLite (dropping a column): with foreign keys enforced that deleted
     every maintenance event and balancer member and unlinked DNS records."""
     database_url = f"sqlite:///{tmp_path / 'ipv6.sqlite'}"
-    upgrade = flask_db(["upgrade", "0003"], database_url, tmp_path)
-    assert upgrade.returncode == 0, upgrade.stderr
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        for statement in INSTANCE_SEED:
-            connection.execute(text(statement))
-    engine.dispose()
-    for command in (["downgrade", "0002"], ["upgrade", "0003"]):
-        migrated = flask_db(command, database_url, tmp_path)
-        assert migrated.returncode == 0, migrated.stderr
-        assert instance_references(database_url) == (1, 1, 1, 1), command
+    seeded_at("0003", INSTANCE_SEED, database_url, tmp_path)
+    migrate_keeping([["downgrade", "0002"], ["upgrade", "0003"]], INSTANCE_REFERENCES, (1, 1, 1, 1), database_url,
+                    tmp_path)
 
 
 def test_every_migration_down_to_the_first_and_up_again_keeps_an_app_and_what_points_at_it_on_sqlite(tmp_path):
     """Every SQLite migration runs with the foreign key check off (migrations/env.py): a downgrade of 0007 rebuilt
     apps (dropping a column), 0010 regions, 0004 alerts, 0009 backups, each deleting or refusing what referenced
-    them. The rows seeded at 0001 survive a downgrade to 0001 and an upgrade to the head."""
+    them. The rows seeded at the head survive a downgrade to 0001 and an upgrade to the head."""
     database_url = f"sqlite:///{tmp_path / 'all.sqlite'}"
-    assert flask_db(["upgrade"], database_url, tmp_path).returncode == 0
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO regions (id, name, aws_region, timezone, backup_hour) VALUES"
-            " (1, 'europe', 'eu-west-1', 'Europe/Dublin', 3)"))
-        connection.execute(text(
-            "INSERT INTO clusters (id, name, region_id, controller_url, kind) VALUES"
-            " (1, 'eu-prod', 1, 'http://deis.test', 'production')"))
-        connection.execute(text(
-            "INSERT INTO apps (id, cluster_id, name, uuid, owner, app_type, structure, config_values, memory, cpu,"
-            " settings, monitoring_enabled, limit_drift, health_path, synced_at) VALUES (1, 1, 'shop', 'u-1',"
-            " 'alice', 'web', '{}', '{}', '{}', '{}', '{}', FALSE, FALSE, '/', '2026-11-01 00:00:00.000000')"))
-        connection.execute(text("INSERT INTO domains (id, app_id, name) VALUES (1, 1, 'shop.example.test')"))
-        for statement in INSTANCE_SEED:
-            connection.execute(text(statement))
-    engine.dispose()
-
-    def counts() -> tuple:
-        engine = create_engine(database_url)
-        try:
-            with engine.connect() as connection:
-                return tuple(connection.scalar(text(f"SELECT count(*) FROM {table}")) for table in (
-                    "regions", "clusters", "apps", "domains", "instances", "maintenance_events",
-                    "load_balancer_members", "dns_records"))
-        finally:
-            engine.dispose()
-
-    for command in (["downgrade", "0001"], ["upgrade"]):
-        migrated = flask_db(command, database_url, tmp_path)
-        assert migrated.returncode == 0, migrated.stderr
-        assert counts() == (1, 1, 1, 1, 1, 1, 1, 1), command
+    seeded_at("head", [
+        "INSERT INTO regions (id, name, aws_region, timezone, backup_hour) VALUES"
+        " (1, 'europe', 'eu-west-1', 'Europe/Dublin', 3)",
+        "INSERT INTO clusters (id, name, region_id, controller_url, kind) VALUES"
+        " (1, 'eu-prod', 1, 'http://deis.test', 'production')",
+        "INSERT INTO apps (id, cluster_id, name, uuid, owner, app_type, structure, config_values, memory, cpu,"
+        " settings, monitoring_enabled, limit_drift, health_path, synced_at) VALUES (1, 1, 'shop', 'u-1',"
+        " 'alice', 'web', '{}', '{}', '{}', '{}', '{}', FALSE, FALSE, '/', '2026-11-01 00:00:00.000000')",
+        "INSERT INTO domains (id, app_id, name) VALUES (1, 1, 'shop.example.test')",
+        *INSTANCE_SEED,
+    ], database_url, tmp_path)
+    tables = ("regions", "clusters", "apps", "domains", "instances", "maintenance_events", "load_balancer_members",
+              "dns_records")
+    migrate_keeping([["downgrade", "0001"], ["upgrade"]], tuple(f"SELECT count(*) FROM {table}" for table in tables),
+                    (1,) * len(tables), database_url, tmp_path)
