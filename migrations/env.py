@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from app.models.base import trigram_available
+from migrations.sqlite_rebuild import foreign_keys_enforced, set_foreign_keys
 
 from alembic import context
 
@@ -145,9 +146,9 @@ def run_migrations_online():
         # check off, and the whole database is checked before the check goes back on.
         sqlite = connection.dialect.name == "sqlite"
         driver = connection.connection.dbapi_connection if sqlite else None
-        enforced = sqlite and bool(driver.execute("PRAGMA foreign_keys").fetchone()[0])
+        enforced = sqlite and foreign_keys_enforced(driver)
         if enforced:
-            driver.execute("PRAGMA foreign_keys=OFF")
+            set_foreign_keys(driver, False)
         try:
             with context.begin_transaction():
                 if connection.dialect.name == "postgresql":
@@ -159,9 +160,7 @@ def run_migrations_online():
                         raise RuntimeError(f"the migrations broke references: {broken[:5]}")
         finally:
             if enforced:
-                if driver.in_transaction:
-                    driver.commit()
-                driver.execute("PRAGMA foreign_keys=ON")
+                set_foreign_keys(driver, True)
 
 
 if context.is_offline_mode():

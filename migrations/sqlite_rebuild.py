@@ -11,13 +11,17 @@ On PostgreSQL the change is a plain ALTER TABLE.
 from alembic import op
 
 
-def _foreign_keys(enforced: bool) -> None:
-    driver_connection = op.get_bind().connection.dbapi_connection
+def set_foreign_keys(driver_connection, enforced: bool) -> None:
+    """Switch SQLite's foreign key checks on the driver's connection (committing what it has open first)."""
     if driver_connection.in_transaction:
         driver_connection.commit()
     driver_connection.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
-    if driver_connection.execute('PRAGMA foreign_keys').fetchone()[0] != int(enforced):
-        raise RuntimeError('SQLite did not switch its foreign key checks: the rebuild would lose rows')
+    if foreign_keys_enforced(driver_connection) != enforced:
+        raise RuntimeError('SQLite did not switch its foreign key checks: a rebuild would lose rows')
+
+
+def _foreign_keys(enforced: bool) -> None:
+    set_foreign_keys(op.get_bind().connection.dbapi_connection, enforced)
 
 
 def foreign_keys_enforced(driver_connection) -> bool:
